@@ -1,0 +1,189 @@
+"""SQLAlchemy 2 models: the source of truth for money, shares and orders.
+
+Every amount is an integer: cash and prices in cents (minor units), quantities in shares. The engine's
+price unit is the cent, so an engine notional (price * qty) is already cents.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str | None] = mapped_column(String(40), unique=True, default=None)
+    leaderboard_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_agent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Account(Base):
+    """One trading account per user. Cash: available + held is the account's cash."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    starting_cash: Mapped[int] = mapped_column(BigInteger)
+    cash_available: Mapped[int] = mapped_column(BigInteger, default=0)
+    cash_held: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    reset_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class Position(Base):
+    """Shares of one symbol in one account. qty includes held_qty (shares reserved by open sells)."""
+
+    __tablename__ = "positions"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"), primary_key=True)
+    qty: Mapped[int] = mapped_column(BigInteger, default=0)
+    held_qty: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_basis: Mapped[int] = mapped_column(BigInteger, default=0)  # cents paid for the qty held now
+    realized_pnl: Mapped[int] = mapped_column(BigInteger, default=0)  # cents
+
+
+class Instrument(Base):
+    __tablename__ = "instruments"
+
+    symbol: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    tick: Mapped[int] = mapped_column(Integer, default=1)  # cents
+    lot: Mapped[int] = mapped_column(Integer, default=1)
+    min_qty: Mapped[int] = mapped_column(Integer, default=1)
+    max_qty: Mapped[int] = mapped_column(BigInteger, default=1_000_000)
+    max_notional: Mapped[int] = mapped_column(BigInteger, default=100_000_000_00)  # cents
+    band_bps: Mapped[int] = mapped_column(Integer, default=1000)  # +-10% around reference_price
+    reference_price: Mapped[int] = mapped_column(BigInteger)  # cents; previous close
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | halted
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("account_id", "client_order_id", name="uq_orders_account_client_order_id"),
+        Index("ix_orders_account_status", "account_id", "status"),
+        Index("ix_orders_symbol_status_seq", "symbol", "status", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    client_order_id: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"))
+    side: Mapped[str] = mapped_column(String(4))  # engine.types.Side values
+    type: Mapped[str] = mapped_column(String(10))  # engine.types.OrderType values
+    time_in_force: Mapped[str] = mapped_column(String(3))
+    qty: Mapped[int] = mapped_column(BigInteger)
+    limit_price: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    stop_price: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    expire_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    post_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    stp: Mapped[str] = mapped_column(String(16), default="cancel_resting")
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    filled_qty: Mapped[int] = mapped_column(BigInteger, default=0)
+    filled_notional: Mapped[int] = mapped_column(BigInteger, default=0)  # cents; avg = notional / qty
+    canceled_qty: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What the order still reserves: cash for a buy, shares for a sell. Zero once the order is final.
+    hold_cash: Mapped[int] = mapped_column(BigInteger, default=0)
+    hold_qty: Mapped[int] = mapped_column(BigInteger, default=0)
+    reason: Mapped[str | None] = mapped_column(String(32), default=None)  # reject or cancel reason
+    triggered: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Engine sequence of the event that gave the order its queue priority; NULL until sequenced.
+    seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def leaves_qty(self) -> int:
+        return self.qty - self.filled_qty - self.canceled_qty
+
+
+class Trade(Base):
+    __tablename__ = "trades"
+    # A repeated settlement hits this key and fails loudly instead of doubling money.
+    __table_args__ = (
+        UniqueConstraint("symbol", "seq", name="uq_trades_symbol_seq"),
+        Index("ix_trades_symbol_ts", "symbol", "executed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[int] = mapped_column(BigInteger)
+    qty: Mapped[int] = mapped_column(BigInteger)
+    aggressor: Mapped[str] = mapped_column(String(4))
+    buy_order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    sell_order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    buyer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    seller_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    executed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LedgerEntry(Base):
+    """One movement of cash or shares. Per account, the sums of the deltas equal the balances:
+    sum(cash_available_delta) = cash_available, sum(cash_held_delta) = cash_held, and per symbol
+    sum(qty_delta) = position qty, sum(held_qty_delta) = held_qty."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (Index("ix_ledger_account_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    kind: Mapped[str] = mapped_column(String(12))  # deposit | hold | release | trade | fee | reset
+    symbol: Mapped[str | None] = mapped_column(String(12), default=None)
+    cash_available_delta: Mapped[int] = mapped_column(BigInteger, default=0)
+    cash_held_delta: Mapped[int] = mapped_column(BigInteger, default=0)
+    qty_delta: Mapped[int] = mapped_column(BigInteger, default=0)
+    held_qty_delta: Mapped[int] = mapped_column(BigInteger, default=0)
+    order_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    trade_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Checkpoint(Base):
+    """Where a symbol's matcher is: written in the same transaction as the settlement it covers."""
+
+    __tablename__ = "checkpoints"
+
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(40), default="0-0")
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Fencing: settlement only commits while the row's token equals the matcher's lease token.
+    fencing_token: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the token
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
