@@ -111,6 +111,9 @@ class Order(Base):
     # What the order still reserves: cash for a buy, shares for a sell. Zero once the order is final.
     hold_cash: Mapped[int] = mapped_column(BigInteger, default=0)
     hold_qty: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Reserved by the API for a replace the matcher has not applied yet (cash for a buy, shares for a
+    # sell). Kept apart from hold_* so a rebuilt book plus the replayed Replace counts it once.
+    pending_hold: Mapped[int] = mapped_column(BigInteger, default=0)
     reason: Mapped[str | None] = mapped_column(String(32), default=None)  # reject or cancel reason
     triggered: Mapped[bool] = mapped_column(Boolean, default=False)
     # Engine sequence of the event that gave the order its queue priority; NULL until sequenced.

@@ -1,0 +1,120 @@
+"""The per-symbol command stream: Redis streams when scaled out, an in-process log when embedded.
+
+The matcher resumes from the stream id in its SQL checkpoint, so it reads with plain XREAD from that id
+rather than a consumer group: the checkpoint, not a pending-entries list, is what makes settlement
+exactly-once. Entries at or before the checkpoint are trimmed after commit (MINID), never before.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from engine.commands import Command
+from schema import wire
+
+
+def stream_key(symbol: str) -> str:
+    return f"bourse:commands:{symbol}"
+
+
+class CommandBus(Protocol):
+    def publish(self, symbol: str, command: Command) -> str: ...
+
+    def publish_many(self, symbol: str, commands: Sequence[Command]) -> list[str]: ...
+
+    def read(self, symbol: str, after: str, count: int, block_ms: int) -> list[tuple[str, Command]]: ...
+
+    def trim(self, symbol: str, upto: str) -> None: ...
+
+
+def _id_tuple(stream_id: str) -> tuple[int, int]:
+    ms, _, n = stream_id.partition("-")
+    return int(ms), int(n or 0)
+
+
+class InProcessBus:
+    """Same interface and id format as the Redis bus, for `bourse serve` (one process, no Redis)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, list[tuple[tuple[int, int], str, Command]]] = {}
+        # Ids are "<start ms>-<n>", so ids of a later process sort after a checkpoint left by an earlier one.
+        self._start_ms = time.time_ns() // 1_000_000
+        self._counter = 0
+        self._cond = threading.Condition()
+
+    def publish(self, symbol: str, command: Command) -> str:
+        return self.publish_many(symbol, [command])[0]
+
+    def publish_many(self, symbol: str, commands: Sequence[Command]) -> list[str]:
+        ids = []
+        with self._cond:
+            log = self._entries.setdefault(symbol, [])
+            for command in commands:
+                self._counter += 1
+                key = (self._start_ms, self._counter)
+                ids.append(f"{key[0]}-{key[1]}")
+                log.append((key, ids[-1], command))
+            self._cond.notify_all()
+        return ids
+
+    def read(self, symbol: str, after: str, count: int, block_ms: int) -> list[tuple[str, Command]]:
+        after_key = _id_tuple(after)
+        with self._cond:
+            batch = self._after(symbol, after_key, count)
+            if not batch and block_ms > 0:
+                self._cond.wait(block_ms / 1000)
+                batch = self._after(symbol, after_key, count)
+        return batch
+
+    def _after(self, symbol: str, after_key: tuple[int, int], count: int) -> list[tuple[str, Command]]:
+        out = []
+        for key, entry_id, command in self._entries.get(symbol, ()):
+            if key > after_key:
+                out.append((entry_id, command))
+                if len(out) >= count:
+                    break
+        return out
+
+    def trim(self, symbol: str, upto: str) -> None:
+        upto_key = _id_tuple(upto)
+        with self._cond:
+            log = self._entries.get(symbol, [])
+            self._entries[symbol] = [e for e in log if e[0] > upto_key]
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+
+class RedisStreamBus:
+    def __init__(self, redis_client) -> None:  # type: ignore[no-untyped-def]
+        self._redis = redis_client
+
+    def publish(self, symbol: str, command: Command) -> str:
+        entry_id = self._redis.xadd(stream_key(symbol), {"c": wire.encode(command)})
+        return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+    def publish_many(self, symbol: str, commands: Sequence[Command]) -> list[str]:
+        pipe = self._redis.pipeline(transaction=False)
+        key = stream_key(symbol)
+        for command in commands:
+            pipe.xadd(key, {"c": wire.encode(command)})
+        return [i.decode() if isinstance(i, bytes) else i for i in pipe.execute()]
+
+    def read(self, symbol: str, after: str, count: int, block_ms: int) -> list[tuple[str, Command]]:
+        reply = self._redis.xread({stream_key(symbol): after}, count=count, block=block_ms or None)
+        out: list[tuple[str, Command]] = []
+        for _stream, entries in reply or ():
+            for entry_id, payload in entries:
+                raw = payload.get(b"c") if b"c" in payload else payload.get("c")
+                eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                out.append((eid, wire.decode(raw)))
+        return out
+
+    def trim(self, symbol: str, upto: str) -> None:
+        # Entries at or before `upto` are settled; keep everything after it.
+        ms, n = _id_tuple(upto)
+        self._redis.xtrim(stream_key(symbol), minid=f"{ms}-{n + 1}", approximate=True)
