@@ -72,4 +72,14 @@ class Expire:
     now: int
 
 
-Command = NewOrder | Cancel | MassCancel | Replace | Expire
+@dataclass(frozen=True, slots=True)
+class SetReference:
+    """Set a symbol's reference price (e.g. the previous close, sent by the end-of-day job); the price band
+    is recomputed from it. Resting orders are kept even if now outside the band. Emits no event."""
+
+    symbol: str
+    price: int
+    ts: int = 0
+
+
+Command = NewOrder | Cancel | MassCancel | Replace | Expire | SetReference

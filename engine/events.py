@@ -57,6 +57,9 @@ class Trade:
     maker_leaves: int
     taker_leaves: int
     ts: int
+    # added: shares the sell order no longer needs after this fill (only when it completes with a share
+    # hold larger than its qty); mirrors buyer_released so every hold is released exactly once
+    seller_released: int = 0
 
     @property
     def notional(self) -> int:

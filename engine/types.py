@@ -49,6 +49,7 @@ class RejectReason(StrEnum):
     """Stable reason codes; the API maps each to an error code and HTTP status."""
 
     UNKNOWN_SYMBOL = "unknown_symbol"
+    INVALID_SIDE = "invalid_side"  # added: side is not buy/sell
     INVALID_QTY = "invalid_qty"  # qty <= 0, below the minimum, or above the maximum
     OFF_LOT = "off_lot"
     OFF_TICK = "off_tick"
@@ -56,6 +57,8 @@ class RejectReason(StrEnum):
     OUTSIDE_BAND = "outside_band"
     MAX_NOTIONAL = "max_notional"
     INVALID_TIF = "invalid_tif"  # e.g. GTD without expire_at, market GTC
+    INVALID_TYPE = "invalid_type"  # added: not a known order type
+    INVALID_STP = "invalid_stp"  # added: not a known STP mode
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
     INSUFFICIENT_HOLD = "insufficient_hold"  # the cash held for a buy does not cover its limit cost
     DUPLICATE_ORDER_ID = "duplicate_order_id"

@@ -1,0 +1,1 @@
+"""Benchmarks: seeded workloads built before timing; results go to benchmarks/out/ (gitignored)."""

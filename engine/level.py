@@ -1,0 +1,29 @@
+"""One price level: a FIFO queue of orders plus the L2 aggregates (total leaves, live order count)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from engine.order import Order
+
+
+class Level:
+    """Cancels delete lazily: they zero the order's leaves and fix `qty`/`count` at once, and the dead
+    entry is dropped when it reaches the head, or by `compact()` once dead entries outnumber live ones.
+    That keeps cancel O(1) with a plain deque (no linked-list bookkeeping in Python)."""
+
+    __slots__ = ("price", "qty", "count", "orders", "dead")
+
+    def __init__(self, price: int) -> None:
+        self.price = price
+        self.qty = 0
+        self.count = 0
+        self.orders: deque[Order] = deque()
+        self.dead = 0
+
+    def compact(self) -> None:
+        self.orders = deque([o for o in self.orders if o.leaves])
+        self.dead = 0
+
+    def live(self) -> list[Order]:
+        return [o for o in self.orders if o.leaves]
