@@ -6,11 +6,12 @@ price unit is the cent, so an engine notional (price * qty) is already cents.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -190,3 +191,40 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EquitySnapshot(Base):
+    """An account's equity at a session's close, written once by the end-of-day job.
+
+    (account_id, day) is the history's range scan; (day, account_id) INCLUDE equity serves the leaderboard's
+    "every account's equity on one day" in one index-only scan.
+    """
+
+    __tablename__ = "equity_snapshots"
+    __table_args__ = (
+        UniqueConstraint("account_id", "day", name="uq_equity_snapshots_account_day"),
+        Index("ix_equity_snapshots_day_account", "day", "account_id", postgresql_include=["equity"]),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    day: Mapped[date] = mapped_column(Date)
+    equity: Mapped[int] = mapped_column(BigInteger)  # cents: cash + positions_value
+    cash: Mapped[int] = mapped_column(BigInteger)  # cents: available + held
+    positions_value: Mapped[int] = mapped_column(BigInteger)  # cents, marked at the day's closes
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InstrumentClose(Base):
+    """A symbol's close for one trading day: the last trade of the session, or the reference price."""
+
+    __tablename__ = "instrument_closes"
+    __table_args__ = (UniqueConstraint("symbol", "day", name="uq_instrument_closes_symbol_day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"))
+    day: Mapped[date] = mapped_column(Date)
+    close: Mapped[int] = mapped_column(BigInteger)  # cents; the next session's reference price
+    source: Mapped[str] = mapped_column(String(10))  # trade | reference
+    volume: Mapped[int] = mapped_column(BigInteger, default=0)  # shares traded in the session
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
