@@ -1,0 +1,69 @@
+"""create_app(settings, services): FastAPI routers wrapped in socketio.ASGIApp. Builds nothing global."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import socketio
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api import errors, realtime
+from api.deps import Services
+from api.routers import account, auth, markets, orders
+from schema.settings import Settings
+
+API_PREFIX = "/api/v1"
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_fastapi(settings: Settings, services: Services, static_dir: Path | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        emitter = services.extras.get("emitter")
+        if isinstance(emitter, realtime.LoopEmitter):
+            emitter.bind(asyncio.get_running_loop())
+        for hook in services.extras.get("on_startup", ()):
+            hook()
+        try:
+            yield
+        finally:
+            for hook in services.extras.get("on_shutdown", ()):
+                hook()
+            if isinstance(emitter, realtime.LoopEmitter):
+                emitter.bind(None)
+
+    app = FastAPI(
+        title="Bourse",
+        version="1.0",
+        description="A practice stock exchange. Contract: docs/api.md.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.settings = settings
+    errors.install(app)
+    for router in (auth.router, orders.router, account.router, markets.router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    static = static_dir or STATIC_DIR
+    if (static / "index.html").is_file():
+        # The page (built by web/ with Vite). Mounted last so /api, /docs and /socket.io win.
+        app.mount("/", StaticFiles(directory=static, html=True), name="web")
+    return app
+
+
+def create_app(settings: Settings, services: Services, static_dir: Path | None = None) -> socketio.ASGIApp:
+    if services.sio is None:
+        services.sio = realtime.build_server(settings)
+    realtime.register(services.sio, services)
+    fastapi_app = create_fastapi(settings, services, static_dir)
+    return socketio.ASGIApp(services.sio, other_asgi_app=fastapi_app, socketio_path="socket.io")

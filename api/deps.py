@@ -1,0 +1,114 @@
+"""The services the routers use, built by the entry points (bourse/) and handed to create_app.
+
+Nothing here is created at import time; tests build Services with their own clock, bus and database.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.errors import ApiError
+from api.security import MemoryThrottle, Principal, Throttle, TokenError, decode_access_token
+from schema.calendar import MarketCalendar, calendar_from_settings
+from schema.intake import Rules
+from schema.marketdata import MarketDataStore
+from schema.models import Instrument
+from schema.settings import Settings
+from schema.transport import CommandBus
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InstrumentCache:
+    """Trading rules per symbol, reloaded from SQL at most every `ttl_s` (reference prices move daily)."""
+
+    def __init__(self, session_factory: sessionmaker[Session], ttl_s: float = 30.0) -> None:
+        self._session_factory = session_factory
+        self._ttl = ttl_s
+        self._rules: dict[str, Rules] = {}
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def reload(self) -> dict[str, Rules]:
+        with self._session_factory() as session:
+            rules = {i.symbol: Rules.of(i) for i in session.scalars(select(Instrument))}
+        with self._lock:
+            self._rules, self._loaded_at = rules, time.monotonic()
+        return rules
+
+    def all(self) -> dict[str, Rules]:
+        if time.monotonic() - self._loaded_at > self._ttl:
+            return self.reload()
+        return self._rules
+
+    def get(self, symbol: str) -> Rules | None:
+        rules = self.all().get(symbol)
+        if rules is None and time.monotonic() - self._loaded_at > 1.0:
+            rules = self.reload().get(symbol)  # a symbol listed since the last load
+        return rules
+
+
+@dataclass
+class Services:
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    bus: CommandBus
+    marketdata: MarketDataStore
+    instruments: InstrumentCache
+    clock: Callable[[], datetime] = utc_now
+    calendar: MarketCalendar | None = None
+    throttle: Throttle | None = None
+    sio: Any = None  # socketio.AsyncServer; built by api.realtime when None
+    redis: Any = None  # sync client (scale-out)
+    async_redis: Any = None  # redis.asyncio client for the depth fast path (scale-out)
+    # How long POST /account/reset waits for the matcher to cancel open orders.
+    reset_wait_s: float = 10.0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.calendar is None:
+            self.calendar = calendar_from_settings(self.settings)
+        if self.throttle is None:
+            self.throttle = MemoryThrottle(self.settings.login_attempts_per_minute)
+
+    def now_ms(self) -> int:
+        return int(self.clock().timestamp() * 1000)
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_session(services: Services = Depends(get_services)) -> Iterator[Session]:
+    session = services.session_factory()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def current_principal(
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    services: Services = Depends(get_services),
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "UNAUTHORIZED", "missing bearer token")
+    try:
+        return decode_access_token(credentials.credentials, services.settings.secret_key, services.clock())
+    except TokenError as exc:
+        raise ApiError(401, "UNAUTHORIZED", f"invalid or expired token: {exc}") from exc

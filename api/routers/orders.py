@@ -1,0 +1,234 @@
+"""Orders: place (hold + insert in one transaction, then publish), list, get, replace, cancel."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.deps import Services, current_principal, get_services, get_session
+from api.errors import ApiError, status_of
+from api.models import OrderRequest, ReplaceRequest
+from api.security import Principal
+from engine.commands import Cancel, MassCancel
+from engine.types import OrderStatus, TimeInForce
+from schema import intake
+from schema.calendar import Admission, admission, day_order_expiry
+from schema.intake import FINAL_STATUSES, OPEN_STATUSES, IntakeError, OrderSpec, Rules
+from schema.models import Order
+from schema.money import AmountError, to_cents, to_shares
+from schema.views import order_view
+
+router = APIRouter(tags=["orders"])
+MAX_ID = 2**63 - 1
+OrderId = Path(ge=1, le=MAX_ID)
+_STATUS_FILTERS = {"open": OPEN_STATUSES, "closed": FINAL_STATUSES, "all": None} | {
+    s.value: (s.value,) for s in OrderStatus
+}
+
+
+def intake_error(exc: IntakeError) -> ApiError:
+    return ApiError(status_of(exc.code), exc.code, exc.message)
+
+
+def price_cents(name: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return to_cents(text)
+    except AmountError as exc:
+        raise ApiError(422, "OFF_TICK", f"{name} must be a multiple of the tick (0.01)") from exc
+
+
+def share_count(text: str) -> int:
+    try:
+        return to_shares(text)
+    except AmountError as exc:
+        raise ApiError(422, "OFF_LOT", "qty must be a whole number of shares") from exc
+
+
+def rules_for(services: Services, symbol: str) -> Rules:
+    rules = services.instruments.get(symbol)
+    if rules is None:
+        raise ApiError(422, "UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}")
+    return rules
+
+
+def _publish(services: Services, symbol: str, command: Any) -> None:
+    # The order is committed; if the stream is down, the reconciler re-enqueues what SQL holds as new.
+    try:
+        services.bus.publish(symbol, command)
+    except Exception:  # noqa: BLE001 - any transport failure is recovered from SQL
+        logging.getLogger("bourse.api").exception("publish to %s failed; the reconciler will retry", symbol)
+
+
+@router.post("/orders", status_code=201, responses={200: {"description": "idempotent retry"}})
+def place_order(
+    body: OrderRequest,
+    response: Response,
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    rules = rules_for(services, body.symbol)
+    spec = OrderSpec(
+        symbol=rules.symbol,
+        side=body.side,
+        type=body.type,
+        tif=body.time_in_force,
+        qty=share_count(body.qty),
+        limit_price=price_cents("limit_price", body.limit_price),
+        stop_price=price_cents("stop_price", body.stop_price),
+        expire_at=body.expire_at,
+        post_only=body.post_only,
+        stp=body.stp,
+        client_order_id=body.client_order_id,
+    )
+    now = services.clock()
+    try:
+        if spec.client_order_id is not None:
+            # A retry returns the original even if the market has closed since, or the funds are gone.
+            existing = intake.find_by_client_order_id(session, principal.account_id, spec.client_order_id)
+            if existing is not None:
+                placed = intake.place_order(session, principal.account_id, spec, rules, now, None)
+                response.status_code = 200
+                return order_view(placed.order)
+        intake.check_order(spec, rules, now)
+        assert services.calendar is not None
+        admit = admission(now, services.calendar)
+        if admit == Admission.REJECT:
+            raise IntakeError("MARKET_CLOSED", "the market is closed; see GET /api/v1/market/status")
+        expire_at = spec.expire_at
+        if spec.tif == TimeInForce.DAY:
+            expire_at = day_order_expiry(now, services.calendar)
+        placed = intake.place_order(session, principal.account_id, spec, rules, now, expire_at)
+    except IntakeError as exc:
+        raise intake_error(exc) from exc
+    if not placed.created:
+        response.status_code = 200
+    elif admit == Admission.ACCEPT:
+        command = intake.new_order_command(placed.order, placed.hold, services.now_ms())
+        _publish(services, rules.symbol, command)
+    return order_view(placed.order)
+
+
+@router.get("/orders")
+def list_orders(
+    status: str = Query("open", max_length=20),
+    symbol: str | None = Query(None, max_length=12),
+    limit: int = Query(50, ge=1, le=500),
+    cursor: int | None = Query(None, ge=1, le=MAX_ID),
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    if status not in _STATUS_FILTERS:
+        raise ApiError(422, "VALIDATION_ERROR", f"status: must be one of {', '.join(_STATUS_FILTERS)}")
+    query = select(Order).where(Order.account_id == principal.account_id)
+    statuses = _STATUS_FILTERS[status]
+    if statuses is not None:
+        query = query.where(Order.status.in_(statuses))
+    if symbol:
+        query = query.where(Order.symbol == symbol.upper())
+    if cursor is not None:
+        query = query.where(Order.id < cursor)
+    orders = list(session.scalars(query.order_by(Order.id.desc()).limit(limit)))
+    next_cursor = orders[-1].id if len(orders) == limit else None
+    return {"orders": [order_view(o) for o in orders], "next_cursor": next_cursor}
+
+
+@router.get("/orders:by_client_order_id")
+def get_by_client_order_id(
+    client_order_id: str = Query(min_length=1, max_length=64),
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    order = intake.find_by_client_order_id(session, principal.account_id, client_order_id)
+    if order is None:
+        raise ApiError(404, "ORDER_NOT_FOUND", f"no order with client_order_id {client_order_id!r}")
+    return order_view(order)
+
+
+@router.get("/orders/{order_id}")
+def get_order(
+    order_id: int = OrderId,
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    try:
+        return order_view(intake.owned_order(session, principal.account_id, order_id, open_only=False))
+    except IntakeError as exc:
+        raise intake_error(exc) from exc
+
+
+@router.patch("/orders/{order_id}", status_code=202)
+def replace_order(
+    body: ReplaceRequest,
+    order_id: int = OrderId,
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    qty = None if body.qty is None else share_count(body.qty)
+    limit_price = price_cents("limit_price", body.limit_price)
+    stop_price = price_cents("stop_price", body.stop_price)
+    now = services.clock()
+    try:
+        order = intake.owned_order(session, principal.account_id, order_id)
+        rules = rules_for(services, order.symbol)
+        assert services.calendar is not None
+        if admission(now, services.calendar) == Admission.REJECT:
+            raise IntakeError(
+                "MARKET_CLOSED", "the market is closed; orders can be canceled but not replaced"
+            )
+        order, command = intake.replace_order(
+            session,
+            principal.account_id,
+            order_id,
+            rules,
+            now,
+            qty=qty,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            ts_ms=services.now_ms(),
+        )
+    except IntakeError as exc:
+        raise intake_error(exc) from exc
+    _publish(services, order.symbol, command)
+    return order_view(order)
+
+
+@router.delete("/orders/{order_id}", status_code=202)
+def cancel_order(
+    order_id: int = OrderId,
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    try:
+        order = intake.owned_order(session, principal.account_id, order_id)
+    except IntakeError as exc:
+        raise intake_error(exc) from exc
+    _publish(services, order.symbol, Cancel(order.id, principal.account_id, order.symbol, services.now_ms()))
+    return order_view(order)
+
+
+@router.delete("/orders", status_code=202)
+def cancel_all(
+    symbol: str | None = Query(None, max_length=12),
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    query = select(Order.id, Order.symbol).where(
+        Order.account_id == principal.account_id, Order.status.in_(OPEN_STATUSES)
+    )
+    if symbol:
+        query = query.where(Order.symbol == symbol.upper())
+    rows = session.execute(query.order_by(Order.id)).all()
+    ts = services.now_ms()
+    for sym in sorted({r.symbol for r in rows}):
+        _publish(services, sym, MassCancel(principal.account_id, sym, ts))
+    return {"canceled": [r.id for r in rows]}

@@ -1,0 +1,139 @@
+"""Passwords (argon2), access tokens (JWT HS256), refresh tokens (random, stored as sha256) and the
+login throttle (sliding window in memory when embedded, in Redis when scaled out)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a login takes as long whether or not the user exists.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    account_id: int
+
+
+class TokenError(Exception):
+    """Missing, malformed, forged or expired token."""
+
+
+def create_access_token(principal: Principal, secret: str, now: datetime, ttl: timedelta) -> str:
+    claims = {
+        "sub": str(principal.user_id),
+        "acct": principal.account_id,
+        "typ": "access",
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def decode_access_token(token: str, secret: str, now: datetime) -> Principal:
+    try:
+        # Expiry is checked against the injected clock (tests control time), not the wall clock.
+        claims: dict[str, Any] = jwt.decode(
+            token, secret, algorithms=["HS256"], options={"verify_exp": False, "require": ["exp", "sub"]}
+        )
+        if claims.get("typ") != "access":
+            raise TokenError("not an access token")
+        if int(claims["exp"]) <= now.timestamp():
+            raise TokenError("token expired")
+        return Principal(user_id=int(claims["sub"]), account_id=int(claims["acct"]))
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+        raise TokenError(str(exc) or "invalid token") from exc
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Throttle(Protocol):
+    def blocked(self, key: str) -> bool: ...
+
+    def hit(self, key: str) -> None: ...
+
+    def clear(self, key: str) -> None: ...
+
+
+class MemoryThrottle:
+    """Failed attempts per key in a sliding window of `window_s` seconds (one process)."""
+
+    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+        self._limit, self._window = limit, window_s
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _prune(self, key: str, now: float) -> deque[float]:
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self._window:
+            hits.popleft()
+        return hits
+
+    def blocked(self, key: str) -> bool:
+        with self._lock:
+            return len(self._prune(key, time.monotonic())) >= self._limit
+
+    def hit(self, key: str) -> None:
+        with self._lock:
+            self._prune(key, time.monotonic()).append(time.monotonic())
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._hits.pop(key, None)
+
+
+class RedisThrottle:
+    """The same sliding window in a Redis sorted set, shared by every API process."""
+
+    def __init__(self, redis_client: Any, limit: int, window_s: float = 60.0) -> None:
+        self._redis, self._limit, self._window = redis_client, limit, window_s
+
+    @staticmethod
+    def _key(key: str) -> str:
+        return f"throttle:{key}"
+
+    def blocked(self, key: str) -> bool:
+        now = time.time()
+        pipe = self._redis.pipeline()
+        pipe.zremrangebyscore(self._key(key), 0, now - self._window)
+        pipe.zcard(self._key(key))
+        return int(pipe.execute()[1]) >= self._limit
+
+    def hit(self, key: str) -> None:
+        now = time.time()
+        pipe = self._redis.pipeline()
+        pipe.zadd(self._key(key), {f"{now}:{secrets.token_hex(4)}": now})
+        pipe.expire(self._key(key), int(self._window) + 1)
+        pipe.execute()
+
+    def clear(self, key: str) -> None:
+        self._redis.delete(self._key(key))
