@@ -1,0 +1,151 @@
+"""`bourse`: serve (embedded), api and worker (scaled out), migrate, audit, seed-demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from schema.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Environment (BOURSE_*) and .env, overridden by the flags that were given."""
+    overrides = {}
+    for name in ("database_url", "redis_url", "host", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "no_agents", False):
+        overrides["agents"] = False
+    return Settings(**overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bourse.compose import build_embedded
+
+    settings = _settings(args)
+    if settings.redis_url is not None:
+        logging.getLogger("bourse").warning("serve is the embedded mode: ignoring BOURSE_REDIS_URL")
+        settings = settings.model_copy(update={"redis_url": None})
+    embedded = build_embedded(settings)
+    print(f"Bourse: http://{settings.host}:{settings.port}/ (docs: /docs, db: {settings.database_url})")
+    uvicorn.run(
+        embedded.app, host=settings.host, port=settings.port, log_level=args.log_level, ws="websockets"
+    )
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    if settings.redis_url is None:
+        print("bourse api needs BOURSE_REDIS_URL (scaled-out mode); use `bourse serve` for one process")
+        return 2
+    # Flags become env so each uvicorn worker process builds the same Settings.
+    for name in ("database_url", "redis_url"):
+        os.environ[f"BOURSE_{name.upper()}"] = str(getattr(settings, name))
+    uvicorn.run(
+        "bourse.compose:scaleout_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        ws="websockets",
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers import __main__ as workers_main  # type: ignore[attr-defined]
+
+    argv = list(args.worker_args)
+    return int(workers_main.main(argv) or 0)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from schema.migrate import upgrade
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    print(f"database at the newest schema: {settings.database_url}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from bourse.compose import prepare_database
+
+    prepare_database(_settings(args), seed=True)
+    print("demo market ready")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from schema import audit  # type: ignore[attr-defined]
+
+    settings = _settings(args)
+    return int(audit.main(settings.database_url) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bourse", description="Bourse, a practice stock exchange.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--database-url", dest="database_url", help="SQLAlchemy URL (env BOURSE_DATABASE_URL)")
+        p.add_argument("--redis-url", dest="redis_url", help="Redis URL (env BOURSE_REDIS_URL)")
+
+    def server(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", help="bind address (env BOURSE_HOST, default 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port (env BOURSE_PORT, default 8000)")
+        p.add_argument("--log-level", default="info")
+
+    p = sub.add_parser("serve", help="run everything in one process (SQLite, in-process queues, demo market)")
+    common(p)
+    server(p)
+    p.add_argument("--no-agents", action="store_true", help="no demo market makers and noise traders")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("api", help="run a scaled-out API process (PostgreSQL + Redis)")
+    common(p)
+    server(p)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser(
+        "worker", help="run matchers: --symbols AAPL,MSFT | --all | --shard I/N", add_help=False
+    )
+    p.add_argument("worker_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("migrate", help="bring the database to the newest schema")
+    common(p)
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("seed-demo", help="migrate and add the demo instruments")
+    common(p)
+    p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("audit", help="check the invariants on a live database; exit 1 on violations")
+    common(p)
+    p.set_defaults(func=cmd_audit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

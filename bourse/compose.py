@@ -1,0 +1,138 @@
+"""Build the running system from Settings: the embedded single process, or one scaled-out API process.
+
+This is the only package that imports both `api` and `workers`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import socketio
+
+from api.app import create_app
+from api.deps import InstrumentCache, Services
+from api.realtime import LoopEmitter, build_server
+from api.security import RedisThrottle
+from schema.db import make_engine, make_session_factory
+from schema.marketdata import MemoryMarketData, RedisMarketData
+from schema.migrate import upgrade
+from schema.seed import seed_demo
+from schema.settings import Settings
+from schema.transport import InProcessBus, RedisStreamBus
+
+log = logging.getLogger("bourse")
+
+
+def prepare_database(settings: Settings, *, seed: bool) -> None:
+    upgrade(settings.database_url)
+    if seed:
+        engine = make_engine(settings.database_url, pool_size=1)
+        try:
+            with make_session_factory(engine)() as session:
+                added = seed_demo(session)
+                session.commit()
+            if added:
+                log.info("seeded demo instruments: %s", ", ".join(added))
+        finally:
+            engine.dispose()
+
+
+@dataclass
+class Embedded:
+    """`bourse serve`: API, matchers and Socket.IO in one process, SQLite and in-process queues."""
+
+    settings: Settings
+    app: socketio.ASGIApp
+    services: Services
+    threads: list[threading.Thread] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def build_embedded(settings: Settings, *, agents: bool | None = None) -> Embedded:
+    prepare_database(settings, seed=True)
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    bus = InProcessBus()
+    marketdata = MemoryMarketData()
+    sio = build_server(settings)
+    emitter = LoopEmitter(sio)
+    services = Services(
+        settings=settings,
+        session_factory=factory,
+        bus=bus,
+        marketdata=marketdata,
+        instruments=InstrumentCache(factory),
+        sio=sio,
+    )
+    services.extras["emitter"] = emitter
+    embedded = Embedded(settings, create_app(settings, services), services)
+    start_matchers = _matcher_starter(embedded, factory, bus, marketdata, emitter, agents)
+    services.extras["on_startup"] = [start_matchers]
+    services.extras["on_shutdown"] = [lambda: _stop(embedded)]
+    return embedded
+
+
+def _matcher_starter(
+    embedded: Embedded,
+    factory: Any,
+    bus: InProcessBus,
+    marketdata: MemoryMarketData,
+    emitter: LoopEmitter,
+    agents: bool | None,
+) -> Any:
+    def start() -> None:
+        from bourse import embedded_workers
+
+        embedded.threads.extend(
+            embedded_workers.start(
+                embedded.settings,
+                factory,
+                bus,
+                marketdata,
+                emitter.emit,
+                embedded.stop,
+                agents=embedded.settings.agents if agents is None else agents,
+            )
+        )
+
+    return start
+
+
+def _stop(embedded: Embedded) -> None:
+    embedded.stop.set()
+    wake = getattr(embedded.services.bus, "wake", None)
+    if wake is not None:
+        wake()
+    for thread in embedded.threads:
+        thread.join(timeout=5)
+
+
+def build_scaleout(settings: Settings) -> socketio.ASGIApp:
+    """One API process of the scaled-out setup: PostgreSQL + Redis (streams, depth, fan-out, throttle)."""
+    if settings.redis_url is None:
+        raise SystemExit("bourse api needs BOURSE_REDIS_URL (and a PostgreSQL BOURSE_DATABASE_URL)")
+    import redis.asyncio as aioredis
+
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    client = redis.Redis.from_url(settings.redis_url)
+    services = Services(
+        settings=settings,
+        session_factory=factory,
+        bus=RedisStreamBus(client),
+        marketdata=RedisMarketData(client),
+        instruments=InstrumentCache(factory),
+        throttle=RedisThrottle(client, settings.login_attempts_per_minute),
+        redis=client,
+        async_redis=aioredis.Redis.from_url(settings.redis_url),
+    )
+    return create_app(settings, services)
+
+
+def scaleout_app() -> socketio.ASGIApp:
+    """uvicorn factory for `bourse api --workers N` (each worker builds its own pools)."""
+    return build_scaleout(Settings())
