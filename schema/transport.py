@@ -29,6 +29,17 @@ class CommandBus(Protocol):
 
     def trim(self, symbol: str, upto: str) -> None: ...
 
+    def read_many(
+        self, afters: dict[str, str], count: int, block_ms: int
+    ) -> dict[str, list[tuple[str, Command]]]:
+        """Like read, for several symbols at once: one blocking call for a matcher that owns many."""
+        ...
+
+    def last_id(self, symbol: str) -> str | None:
+        """The newest id the stream ever handed out (None: no stream). After a Redis restart without
+        persistence it can be below a matcher's checkpoint; see workers.matcher."""
+        ...
+
 
 def _id_tuple(stream_id: str) -> tuple[int, int]:
     ms, _, n = stream_id.partition("-")
@@ -78,6 +89,22 @@ class InProcessBus:
                     break
         return out
 
+    def read_many(
+        self, afters: dict[str, str], count: int, block_ms: int
+    ) -> dict[str, list[tuple[str, Command]]]:
+        keys = {symbol: _id_tuple(after) for symbol, after in afters.items()}
+        with self._cond:
+            out = {s: b for s, k in keys.items() if (b := self._after(s, k, count))}
+            if not out and block_ms > 0:
+                self._cond.wait(block_ms / 1000)
+                out = {s: b for s, k in keys.items() if (b := self._after(s, k, count))}
+        return out
+
+    def last_id(self, symbol: str) -> str | None:
+        with self._cond:
+            log = self._entries.get(symbol)
+            return log[-1][1] if log else None
+
     def trim(self, symbol: str, upto: str) -> None:
         upto_key = _id_tuple(upto)
         with self._cond:
@@ -113,6 +140,32 @@ class RedisStreamBus:
                 eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                 out.append((eid, wire.decode(raw)))
         return out
+
+    def read_many(
+        self, afters: dict[str, str], count: int, block_ms: int
+    ) -> dict[str, list[tuple[str, Command]]]:
+        if not afters:
+            return {}
+        streams = {stream_key(symbol): after for symbol, after in afters.items()}
+        reply = self._redis.xread(streams, count=count, block=block_ms or None)
+        out: dict[str, list[tuple[str, Command]]] = {}
+        prefix = len(stream_key(""))
+        for stream, entries in reply or ():
+            name = stream.decode() if isinstance(stream, bytes) else stream
+            batch = out.setdefault(name[prefix:], [])
+            for entry_id, payload in entries:
+                raw = payload.get(b"c") if b"c" in payload else payload.get("c")
+                eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                batch.append((eid, wire.decode(raw)))
+        return out
+
+    def last_id(self, symbol: str) -> str | None:
+        try:
+            info = self._redis.xinfo_stream(stream_key(symbol))
+        except Exception:  # redis.ResponseError: no such key
+            return None
+        last = info.get("last-generated-id") or info.get(b"last-generated-id")
+        return last.decode() if isinstance(last, bytes) else last
 
     def trim(self, symbol: str, upto: str) -> None:
         # Entries at or before `upto` are settled; keep everything after it.

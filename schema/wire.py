@@ -6,7 +6,7 @@ import json
 from dataclasses import fields
 from typing import Any
 
-from engine.commands import Cancel, Command, Expire, MassCancel, NewOrder, Replace
+from engine.commands import Cancel, Command, Expire, MassCancel, NewOrder, Replace, SetReference
 from engine.types import OrderType, Side, StpMode, TimeInForce
 
 _KIND_OF: dict[type, str] = {
@@ -15,6 +15,7 @@ _KIND_OF: dict[type, str] = {
     MassCancel: "mass_cancel",
     Replace: "replace",
     Expire: "expire",
+    SetReference: "set_reference",
 }
 _CLASS_OF = {kind: cls for cls, kind in _KIND_OF.items()}
 _FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in _KIND_OF}

@@ -1,0 +1,239 @@
+"""Settlement is exact: trades, holds, releases, positions and P&L to the cent, on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from backbone_market import Market, now
+from sqlalchemy.exc import IntegrityError
+
+from schema.audit import audit_database
+from schema.marketdata import MemoryMarketData
+from schema.settings import Settings
+from schema.transport import InProcessBus
+from workers.matcher import Matcher
+from workers.publisher import RecordingPublisher
+from workers.settlement import settle_batch
+
+SYM = "AAPL"
+
+
+class Env:
+    def __init__(self, url: str) -> None:
+        self.bus = InProcessBus()
+        self.market = Market(url, self.bus)
+        self.market.add_instrument(SYM, ref=100_00)
+        self.pub = RecordingPublisher()
+        self.md = MemoryMarketData()
+        self.matcher = self.new_matcher()
+
+    def new_matcher(self) -> Matcher:
+        m = Matcher(self.market.sessions, self.bus, [SYM], settings=Settings(), publisher=self.pub,
+                    market_data=self.md)  # fmt: skip
+        m.start()
+        return m
+
+    def run(self) -> None:
+        self.matcher.drain()
+
+    def audit(self) -> None:
+        assert audit_database(self.market.engine) == []
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def env(request) -> Iterator[Env]:  # type: ignore[no-untyped-def]
+    url = request.getfixturevalue("pg_url" if request.param == "postgresql" else "sqlite_url")
+    e = Env(url)
+    yield e
+    e.market.close()
+
+
+def test_crossing_limit_orders_settle_to_the_cent_and_release_the_better_price(env: Env) -> None:
+    m = env.market
+    seller = m.add_account(cash=0, shares={SYM: 100})
+    buyer = m.add_account(cash=10_000_00)
+    sell = m.place(seller, SYM, "sell", 30, 99_50)
+    buy = m.place(buyer, SYM, "buy", 20, 101_00)  # crosses at the maker's 99.50; 1.50 a share comes back
+    assert sell and buy
+    env.run()
+
+    b, s = m.order(buy.order_id), m.order(sell.order_id)
+    assert (b.status, b.filled_qty, b.filled_notional, b.hold_cash) == ("filled", 20, 1990_00, 0)
+    assert (s.status, s.filled_qty, s.hold_qty, s.seq) == ("partially_filled", 20, 10, 1)
+    ba, sa = m.account(buyer), m.account(seller)
+    assert (ba.cash_available, ba.cash_held) == (10_000_00 - 1990_00, 0)
+    assert (sa.cash_available, sa.cash_held) == (1990_00, 0)
+    bp, sp = m.position(buyer, SYM), m.position(seller, SYM)
+    assert bp and sp
+    assert (bp.qty, bp.held_qty, bp.cost_basis) == (20, 0, 1990_00)
+    assert (sp.qty, sp.held_qty, sp.realized_pnl) == (80, 10, 1990_00)  # shares deposited at zero cost
+    [trade] = m.trades(SYM)
+    assert (trade.price, trade.qty, trade.aggressor, trade.seq) == (99_50, 20, "buy", 3)
+    env.audit()
+    # pushed after commit
+    assert [e["event"] for e in env.pub.of("order", f"user:{buyer}")] == ["new", "fill"]
+    assert {f["liquidity"] for f in env.pub.of("fill", f"user:{seller}")} == {"maker"}
+    assert env.pub.of("trade", f"market:{SYM}")[0]["price"] == "99.50"
+    depth = env.md.depth(SYM, 10)
+    assert depth == {
+        "symbol": SYM,
+        "seq": 3,
+        "bids": [],
+        "asks": [{"price": "99.50", "qty": "10", "orders": 1}],
+    }
+    ticker = env.md.ticker(SYM)
+    assert ticker and (ticker["last"], ticker["volume"], ticker["change"], ticker["change_pct"]) == (
+        "99.50", "20", "-0.50", "-0.50",
+    )  # fmt: skip
+
+
+def test_partial_fills_cancel_and_realized_pnl(env: Env) -> None:
+    m = env.market
+    a = m.add_account(cash=10_000_00)
+    b = m.add_account(cash=10_000_00)
+    c = m.add_account(cash=10_000_00)
+    # a buys 10 @ 100 from b (b gets shares first by buying from nobody: deposit shares to b)
+    seller = m.add_account(cash=0, shares={SYM: 10})
+    m.place(seller, SYM, "sell", 10, 100_00)
+    buy_a = m.place(a, SYM, "buy", 10, 100_00)
+    env.run()
+    assert m.position(a, SYM).cost_basis == 1000_00  # type: ignore[union-attr]
+    # a sells 3 @ 103 to b, then 7 rest; b's buy of 3 takes part; c's buy of 2 takes more
+    sell_a = m.place(a, SYM, "sell", 10, 103_00)
+    m.place(b, SYM, "buy", 3, 103_00)
+    m.place(c, SYM, "buy", 2, 104_00)
+    env.run()
+    o = m.order(sell_a.order_id)  # type: ignore[union-attr]
+    assert (o.status, o.filled_qty, o.hold_qty) == ("partially_filled", 5, 5)
+    p = m.position(a, SYM)
+    assert p and (p.qty, p.held_qty, p.cost_basis, p.realized_pnl) == (5, 5, 500_00, 15_00)
+    # cancel the rest: shares come back, status canceled, canceled_qty = leaves
+    m.cancel(a, sell_a.order_id, SYM)  # type: ignore[union-attr]
+    env.run()
+    o = m.order(sell_a.order_id)  # type: ignore[union-attr]
+    assert (o.status, o.canceled_qty, o.hold_qty, o.reason) == ("canceled", 5, 0, "user")
+    assert m.position(a, SYM).held_qty == 0  # type: ignore[union-attr]
+    assert m.account(c).cash_held == 0 and m.account(c).cash_available == 10_000_00 - 206_00
+    assert m.order(buy_a.order_id).status == "filled"  # type: ignore[union-attr]
+    env.audit()
+
+
+def test_replace_and_reduce_move_pending_hold_and_release_the_rest(env: Env) -> None:
+    m = env.market
+    a = m.add_account(cash=10_000_00)
+    buy = m.place(a, SYM, "buy", 10, 100_00)
+    env.run()
+    assert m.account(a).cash_held == 1000_00
+    # reduce to 6: keeps priority, 400.00 comes back
+    m.replace(a, buy.order_id, qty=6)  # type: ignore[union-attr]
+    env.run()
+    o = m.order(buy.order_id)  # type: ignore[union-attr]
+    assert (o.qty, o.hold_cash, o.pending_hold, o.seq) == (6, 600_00, 0, 1)
+    assert (m.account(a).cash_available, m.account(a).cash_held) == (9400_00, 600_00)
+    # replace up in price: 6 @ 105 needs 30.00 more, held as pending by the intake, moved in by settlement
+    m.replace(a, buy.order_id, price=105_00)  # type: ignore[union-attr]
+    o = m.order(buy.order_id)  # type: ignore[union-attr]
+    assert o.pending_hold == 30_00
+    env.run()
+    o = m.order(buy.order_id)  # type: ignore[union-attr]
+    assert (o.qty, o.limit_price, o.hold_cash, o.pending_hold, o.seq) == (6, 105_00, 630_00, 0, 3)
+    assert m.account(a).cash_held == 630_00
+    # a replace that the engine rejects returns its extra hold and leaves the order as it was
+    m.cancel(a, buy.order_id, SYM)  # type: ignore[union-attr]
+    m.replace(a, buy.order_id, price=106_00)  # type: ignore[union-attr]  # pending 6.00, then rejected
+    env.run()
+    o = m.order(buy.order_id)  # type: ignore[union-attr]
+    assert (o.status, o.hold_cash, o.pending_hold, o.canceled_qty) == ("canceled", 0, 0, 6)
+    assert (m.account(a).cash_available, m.account(a).cash_held) == (10_000_00, 0)
+    events = [e["event"] for e in env.pub.of("order", f"user:{a}")]
+    assert events == ["new", "reduced", "replaced", "canceled", "rejected"]
+    env.audit()
+
+
+def test_market_buy_rest_is_released_and_rejects_return_the_hold(env: Env) -> None:
+    m = env.market
+    seller = m.add_account(cash=0, shares={SYM: 5})
+    buyer = m.add_account(cash=10_000_00)
+    m.place(seller, SYM, "sell", 5, 100_00)
+    mkt = m.place(buyer, SYM, "buy", 8, type="market", tif="ioc")  # holds 8 * band high (110.00)
+    bad = m.place(buyer, SYM, "buy", 1, 200_00)  # outside the band: the engine rejects it
+    env.run()
+    o = m.order(mkt.order_id)  # type: ignore[union-attr]
+    assert (o.status, o.filled_qty, o.canceled_qty, o.hold_cash, o.reason) == (
+        "canceled",
+        5,
+        3,
+        0,
+        "ioc_remainder",
+    )
+    r = m.order(bad.order_id)  # type: ignore[union-attr]
+    assert (r.status, r.reason, r.hold_cash) == ("rejected", "outside_band", 0)
+    assert (m.account(buyer).cash_available, m.account(buyer).cash_held) == (10_000_00 - 500_00, 0)
+    env.audit()
+
+
+def test_stops_expiry_and_mass_cancel(env: Env) -> None:
+    m = env.market
+    mm = m.add_account(cash=100_000_00, shares={SYM: 1000})
+    a = m.add_account(cash=10_000_00, shares={SYM: 50})
+    stop = m.place(a, SYM, "sell", 10, 97_00, type="stop_limit", stop=98_00)  # fires at <= 98, rests at 97
+    gtd = m.place(a, SYM, "buy", 5, 90_00, tif="gtd", expire_at=now() + timedelta(hours=1))
+    b = m.add_account(cash=10_000_00)
+    m.place(b, SYM, "buy", 1, 98_00)
+    m.place(mm, SYM, "sell", 1, 98_00)  # trade at 98: the stop fires and rests (no bid >= 97 left)
+    env.run()
+    o = m.order(stop.order_id)  # type: ignore[union-attr]
+    assert (o.status, o.triggered, o.hold_qty) == ("new", True, 10)
+    m.expire(SYM, now() + timedelta(hours=2))
+    m.mass_cancel(a, SYM)
+    env.run()
+    assert m.order(gtd.order_id).status == "expired"  # type: ignore[union-attr]
+    assert m.order(stop.order_id).status == "canceled"  # type: ignore[union-attr]
+    assert m.position(a, SYM).held_qty == 0 and m.account(a).cash_held == 0  # type: ignore[union-attr]
+    env.audit()
+
+
+def test_restart_rebuilds_the_same_book_and_skips_duplicates(env: Env) -> None:
+    m = env.market
+    mm = m.add_account(cash=1_000_000_00, shares={SYM: 10_000})
+    for i in range(20):
+        m.place(mm, SYM, "sell", 10 + i, 100_00 + i * 5)
+        m.place(mm, SYM, "buy", 10 + i, 99_00 - i * 5, stp="none")
+    stop = m.place(mm, SYM, "buy", 5, type="stop", stop=105_00)
+    env.run()
+    before = env.matcher.state_hash(SYM)
+    # a duplicate NewOrder (the reconciler's) after restart changes nothing
+    env.bus.publish(SYM, stop)  # type: ignore[arg-type]
+    env.matcher = env.new_matcher()
+    assert env.matcher.state_hash(SYM) == before
+    env.run()
+    assert env.matcher.state_hash(SYM) == before
+    assert env.matcher.stats["skipped"] == 1
+    env.audit()
+
+
+def test_repeated_settlement_fails_loudly(env: Env) -> None:
+    m = env.market
+    seller = m.add_account(cash=0, shares={SYM: 10})
+    buyer = m.add_account(cash=10_000_00)
+    sell = m.place(seller, SYM, "sell", 10, 100_00, publish=False)
+    buy = m.place(buyer, SYM, "buy", 10, 100_00, publish=False)
+    from engine.exchange import Exchange
+    from schema.orderbook_load import instrument_spec, load_instruments
+    from workers.settlement import order_refs
+
+    with m.sessions() as s:
+        ex = Exchange([instrument_spec(i) for i in load_instruments(s, [SYM])])
+        steps = [(c, ex.apply(c)) for c in (sell, buy)]
+        refs = order_refs(s, [sell.order_id, buy.order_id])  # type: ignore[union-attr]
+        s.rollback()
+    token = env.matcher.books[SYM].token
+    with m.sessions() as s:
+        settle_batch(s, SYM, steps, refs=refs, stream_id="1-1", seq=3, token=token, now=now())
+        s.commit()
+    with m.sessions() as s, pytest.raises(IntegrityError):
+        settle_batch(s, SYM, steps, refs=refs, stream_id="1-1", seq=3, token=token, now=now())
+        s.flush()
+    env.audit()

@@ -1,0 +1,112 @@
+"""Push after commit: Socket.IO events (docs/api.md) to `market:{symbol}` and `user:{account}` rooms.
+
+`Publisher` is the small port the matcher talks to. Scaled out it is python-socketio's write-only Redis
+manager (buffered: one Redis pipeline per batch instead of one round trip per event); embedded, the
+bourse/ composition passes a function (e.g. one that schedules `sio.emit` on the server's loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import socketio
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[str, dict[str, Any], str], None]
+
+
+class Publisher(Protocol):
+    def emit(self, event: str, data: dict[str, Any], room: str) -> None: ...
+
+    def flush(self) -> None:
+        """Send what emit buffered (called once per settled batch)."""
+        ...
+
+
+def market_room(symbol: str) -> str:
+    return f"market:{symbol}"
+
+
+def user_room(account_id: int) -> str:
+    return f"user:{account_id}"
+
+
+class CallbackPublisher:
+    """Embedded mode: every emit goes straight to `fn(event, data, room)`."""
+
+    def __init__(self, fn: Emit) -> None:
+        self._fn = fn
+
+    def emit(self, event: str, data: dict[str, Any], room: str) -> None:
+        try:
+            self._fn(event, data, room)
+        except Exception:  # a push failure must never break settlement
+            log.exception("push of %s to %s failed", event, room)
+
+    def flush(self) -> None:
+        return None
+
+
+class RecordingPublisher:
+    """Keeps every emit in memory: tests, and a way to look at what a batch pushed."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any], str]] = []
+        self._lock = threading.Lock()
+
+    def emit(self, event: str, data: dict[str, Any], room: str) -> None:
+        with self._lock:
+            self.events.append((event, data, room))
+
+    def flush(self) -> None:
+        return None
+
+    def of(self, event: str, room: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [d for e, d, r in self.events if e == event and (room is None or r == room)]
+
+
+class _BufferedRedisManager(socketio.RedisManager):  # type: ignore[misc]
+    """socketio.RedisManager whose messages are queued and sent in one pipeline by flush()."""
+
+    def __init__(self, url: str, channel: str = "socketio") -> None:
+        super().__init__(url, channel=channel, write_only=True)
+        self._pending: list[Any] = []
+
+    def _publish(self, data: Any) -> None:  # called by PubSubManager.emit
+        self._pending.append(data)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        for attempt in (1, 2):
+            try:
+                if not self.connected:
+                    self._redis_connect()
+                pipe = self.redis.pipeline(transaction=False)
+                for message in pending:
+                    pipe.publish(self.channel, self.json.dumps(message))
+                pipe.execute()
+                return
+            except Exception:
+                self.connected = False
+                if attempt == 2:
+                    log.exception("socket.io push of %d messages to Redis failed", len(pending))
+
+
+class SocketIORedisPublisher:
+    """Scaled out: the API processes' Socket.IO servers (AsyncRedisManager on the same channel) fan out."""
+
+    def __init__(self, redis_url: str, channel: str = "socketio") -> None:
+        self._manager = _BufferedRedisManager(redis_url, channel)
+
+    def emit(self, event: str, data: dict[str, Any], room: str) -> None:
+        self._manager.emit(event, data, room=room, namespace="/")
+
+    def flush(self) -> None:
+        self._manager.flush()

@@ -1,0 +1,554 @@
+"""Engine events -> SQL, one transaction per batch (the caller commits).
+
+`settle_batch` folds a batch's (command, events) pairs into per-order, per-account and per-position deltas,
+then writes them with a handful of executemany statements:
+
+    checkpoint (fenced) -> accounts -> positions -> orders -> trades -> ledger
+
+Accounts are locked before orders, in account-id order, the same order as the API's intake (hold, then
+order), so a matcher and the API, or two matchers of different symbols, never deadlock each other.
+
+Money moves (all integers: cents and shares):
+- Accepted: order seq (its time priority); the order stays `new`.
+- Rejected new order: status rejected + reason; its hold goes back to available.
+- Rejected replace: the replace's extra hold (orders.pending_hold) goes back; the order is unchanged.
+- Trade q @ p: buyer cash_held -= p*q (+ buyer_released goes back to available), position qty += q,
+  cost_basis += p*q; seller held_qty and qty -= q (+ seller_released back to available shares),
+  cash_available += p*q, realized_pnl += p*q - removed where removed = cost_basis * q // qty (floor:
+  the rounding cent stays in the remaining cost basis, and selling the last share removes all of it).
+- Canceled / expired: canceled_qty += leaves; the engine's remaining hold goes back.
+- Reduced / Replaced: the replace's extra hold moves from pending_hold into the order's hold, then what
+  the engine says the new terms do not need goes back.
+Every move writes ledger rows, so per account the ledger sums equal the balances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, String, bindparam, case, cast, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from engine.commands import Command, NewOrder, Replace, SetReference
+from engine.events import Accepted, Canceled, Event, Reduced, Rejected, Replaced, Trade, Triggered
+from engine.types import OrderStatus, RejectReason, Side
+from schema.models import Account, Checkpoint, Instrument, LedgerEntry, Order, Position
+from schema.models import Trade as TradeRow
+from schema.orderbook_load import from_epoch_ms
+
+Step = tuple[Command, Sequence[Event]]
+
+_accounts = Account.__table__
+_positions = Position.__table__
+_orders = Order.__table__
+_trades = TradeRow.__table__
+_ledger = LedgerEntry.__table__
+_checkpoints = Checkpoint.__table__
+
+
+class FencingLost(Exception):
+    """The checkpoint's fencing token moved on: another matcher owns the symbol now. Roll back, stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    """What settlement and the duplicate check need to know about an order before the batch runs."""
+
+    id: int
+    account_id: int
+    side: str
+    status: str
+    seq: int | None
+
+    @property
+    def sequenced(self) -> bool:
+        """The engine has seen this order already (a re-enqueued NewOrder for it is a duplicate)."""
+        return self.seq is not None or self.status != OrderStatus.NEW.value
+
+
+def order_refs(session: Session, order_ids: Iterable[int]) -> dict[int, OrderRef]:
+    ids = sorted(set(order_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Order.id, Order.account_id, Order.side, Order.status, Order.seq).where(Order.id.in_(ids))
+    ).all()
+    return {r.id: OrderRef(r.id, r.account_id, r.side, r.status, r.seq) for r in rows}
+
+
+@dataclass(slots=True)
+class _OrderChange:
+    filled_qty: int = 0
+    filled_notional: int = 0
+    canceled_qty: int = 0
+    hold_cash: int = 0
+    hold_qty: int = 0
+    pending_hold: int = 0
+    status: str | None = None
+    seq: int | None = None
+    qty: int | None = None
+    set_prices: bool = False
+    limit_price: int | None = None
+    stop_price: int | None = None
+    reason: str | None = None
+    triggered: bool | None = None
+
+
+@dataclass(slots=True)
+class _Holding:
+    """A position's qty and cost basis as settlement walks the batch (realized P&L needs the running cost)."""
+
+    qty: int
+    cost: int
+    d_qty: int = 0
+    d_held: int = 0
+    d_cost: int = 0
+    d_realized: int = 0
+
+
+@dataclass(slots=True)
+class Settled:
+    """What one batch changed, for the publisher (read after commit)."""
+
+    symbol: str
+    trades: list[dict] = field(default_factory=list)  # trade rows as inserted, with "id"
+    order_events: list[tuple[int, int, str]] = field(default_factory=list)  # (account, order id, event)
+    accounts: set[int] = field(default_factory=set)  # accounts whose cash moved
+    positions: set[int] = field(default_factory=set)  # accounts whose position in `symbol` moved
+    last_price: int | None = None
+
+
+_EVENT_OF_STATUS = {OrderStatus.FILLED: "fill", OrderStatus.PARTIALLY_FILLED: "partial_fill"}
+
+
+class _Batch:
+    def __init__(self, symbol: str, refs: dict[int, OrderRef], now: datetime) -> None:
+        self.symbol = symbol
+        self.refs = refs
+        self.now = now
+        self.orders: dict[int, _OrderChange] = {}
+        self.cash: dict[int, list[int]] = {}  # account -> [d_available, d_held]
+        self.holdings: dict[int, _Holding] = {}
+        self.trades: list[dict] = []
+        self.ledger: list[dict] = []  # "_trade" holds the index of its trade until ids are known
+        self.out = Settled(symbol)
+        self.reference_price: int | None = None
+
+    # -------------------------------------------------------------- deltas
+    def order(self, order_id: int) -> _OrderChange:
+        change = self.orders.get(order_id)
+        if change is None:
+            change = self.orders[order_id] = _OrderChange()
+        return change
+
+    def move_cash(self, account: int, d_available: int, d_held: int) -> None:
+        entry = self.cash.get(account)
+        if entry is None:
+            self.cash[account] = [d_available, d_held]
+        else:
+            entry[0] += d_available
+            entry[1] += d_held
+        self.out.accounts.add(account)
+
+    def holding(self, account: int) -> _Holding:
+        # Filled in by settle_batch before the events are walked (every account that trades is loaded).
+        h = self.holdings.get(account)
+        if h is None:
+            h = self.holdings[account] = _Holding(0, 0)
+        self.out.positions.add(account)
+        return h
+
+    def book(
+        self, account: int, kind: str, order_id: int | None, trade: int | None = None, **deltas: int
+    ) -> None:
+        row = {
+            "account_id": account,
+            "kind": kind,
+            "symbol": self.symbol,
+            "cash_available_delta": deltas.get("cash_available_delta", 0),
+            "cash_held_delta": deltas.get("cash_held_delta", 0),
+            "qty_delta": deltas.get("qty_delta", 0),
+            "held_qty_delta": deltas.get("held_qty_delta", 0),
+            "order_id": order_id,
+            "trade_id": None,
+            "created_at": self.now,
+            "_trade": trade,
+        }
+        self.ledger.append(row)
+
+    def release(self, account: int, side: str, amount: int, order_id: int) -> None:
+        """Return `amount` of a hold (cash for a buy, shares for a sell) to available."""
+        if not amount:
+            return
+        if side == Side.BUY.value:
+            self.move_cash(account, amount, -amount)
+            self.book(account, "release", order_id, cash_available_delta=amount, cash_held_delta=-amount)
+        else:
+            self.holding(account).d_held -= amount
+            self.book(account, "release", order_id, held_qty_delta=-amount)
+
+    def notify(self, account: int, order_id: int, event: str) -> None:
+        self.out.order_events.append((account, order_id, event))
+
+    # -------------------------------------------------------------- events
+    def apply(self, command: Command, events: Sequence[Event]) -> None:
+        if isinstance(command, SetReference):
+            self.reference_price = command.price
+        for ev in events:
+            cls = ev.__class__
+            if cls is Trade:
+                self.trade(ev)  # type: ignore[arg-type]
+            elif cls is Accepted:
+                self.order(ev.order_id).seq = ev.seq
+                self.notify(ev.account, ev.order_id, "new")
+            elif cls is Canceled:
+                self.canceled(ev)  # type: ignore[arg-type]
+            elif cls is Rejected:
+                self.rejected(command, ev)  # type: ignore[arg-type]
+            elif cls is Reduced or cls is Replaced:
+                self.changed(command, ev)  # type: ignore[arg-type]
+            elif cls is Triggered:
+                change = self.order(ev.order_id)
+                change.seq = ev.seq  # a fired stop rests with the Triggered event's priority
+                change.triggered = True
+                self.notify(ev.account, ev.order_id, "triggered")
+
+    def trade(self, ev: Trade) -> None:
+        q, price = ev.qty, ev.price
+        notional = price * q
+        buy_is_taker = ev.aggressor == Side.BUY
+        buy_id, sell_id = ev.buy_order_id, ev.sell_order_id
+        buyer = ev.taker_account if buy_is_taker else ev.maker_account
+        seller = ev.maker_account if buy_is_taker else ev.taker_account
+        buy_status = ev.taker_status if buy_is_taker else ev.maker_status
+        sell_status = ev.maker_status if buy_is_taker else ev.taker_status
+        index = len(self.trades)
+        self.trades.append(
+            {
+                "symbol": self.symbol,
+                "seq": ev.seq,
+                "price": price,
+                "qty": q,
+                "aggressor": str(ev.aggressor),
+                "buy_order_id": buy_id,
+                "sell_order_id": sell_id,
+                "buyer_account_id": buyer,
+                "seller_account_id": seller,
+                "executed_at": from_epoch_ms(ev.ts) if ev.ts else self.now,
+            }
+        )
+        self.out.last_price = price
+        # buyer: the held cash pays the seller; what the order no longer needs goes back at once
+        released = ev.buyer_released
+        b = self.order(buy_id)
+        b.filled_qty += q
+        b.filled_notional += notional
+        b.hold_cash -= notional + released
+        b.status = buy_status.value
+        self.move_cash(buyer, released, -notional - released)
+        hb = self.holding(buyer)
+        hb.qty += q
+        hb.cost += notional
+        hb.d_qty += q
+        hb.d_cost += notional
+        self.book(buyer, "trade", buy_id, index, cash_held_delta=-notional, qty_delta=q)
+        if released:
+            self.book(buyer, "release", buy_id, cash_available_delta=released, cash_held_delta=-released)
+        # seller: held shares leave, cash arrives; cost basis leaves pro rata (floor, see module doc)
+        s_released = ev.seller_released
+        s = self.order(sell_id)
+        s.filled_qty += q
+        s.filled_notional += notional
+        s.hold_qty -= q + s_released
+        s.status = sell_status.value
+        self.move_cash(seller, notional, 0)
+        hs = self.holding(seller)
+        removed = hs.cost * q // hs.qty if hs.qty > 0 else 0
+        hs.qty -= q
+        hs.cost -= removed
+        hs.d_qty -= q
+        hs.d_held -= q + s_released
+        hs.d_cost -= removed
+        hs.d_realized += notional - removed
+        self.book(
+            seller, "trade", sell_id, index, cash_available_delta=notional, qty_delta=-q, held_qty_delta=-q
+        )
+        if s_released:
+            self.book(seller, "release", sell_id, held_qty_delta=-s_released)
+        self.notify(buyer, buy_id, _EVENT_OF_STATUS[buy_status])
+        self.notify(seller, sell_id, _EVENT_OF_STATUS[sell_status])
+
+    def canceled(self, ev: Canceled) -> None:
+        change = self.order(ev.order_id)
+        status = ev.status
+        change.status = status.value
+        change.canceled_qty += ev.canceled_qty
+        change.reason = ev.reason.value
+        side = ev.side.value
+        amount = ev.released_cash if side == Side.BUY.value else ev.released_qty
+        if side == Side.BUY.value:
+            change.hold_cash -= amount
+        else:
+            change.hold_qty -= amount
+        self.release(ev.account, side, amount, ev.order_id)
+        self.notify(ev.account, ev.order_id, "expired" if status is OrderStatus.EXPIRED else "canceled")
+
+    def rejected(self, command: Command, ev: Rejected) -> None:
+        if ev.order_id is None:
+            return  # a mass cancel with nothing to cancel
+        amount = ev.released_cash + ev.released_qty  # for an unknown order the engine cannot tell which
+        if isinstance(command, NewOrder):
+            if ev.reason is RejectReason.DUPLICATE_ORDER_ID:
+                return  # the original is live in the book; this copy changes nothing (and holds nothing)
+            change = self.order(ev.order_id)
+            change.status = OrderStatus.REJECTED.value
+            change.reason = ev.reason.value
+            change.canceled_qty += command.qty  # leaves 0: qty = filled + leaves + canceled holds
+            side = command.side.value
+            if side == Side.BUY.value:
+                change.hold_cash -= amount
+            else:
+                change.hold_qty -= amount
+            self.release(ev.account, side, amount, ev.order_id)
+            self.notify(ev.account, ev.order_id, "rejected")
+        elif isinstance(command, Replace):
+            ref = self.refs.get(ev.order_id)
+            if ref is None or not amount:
+                return
+            self.order(ev.order_id).pending_hold -= amount
+            self.release(ref.account_id, ref.side, amount, ev.order_id)
+            self.notify(ref.account_id, ev.order_id, "rejected")
+        # a rejected Cancel changes nothing: the order is already final or not this account's
+
+    def changed(self, command: Command, ev: Reduced | Replaced) -> None:
+        ref = self.refs[ev.order_id]
+        change = self.order(ev.order_id)
+        change.qty = ev.qty
+        extra = command.extra_hold if isinstance(command, Replace) else 0
+        amount = ev.released_cash + ev.released_qty
+        change.pending_hold -= extra
+        if ref.side == Side.BUY.value:
+            change.hold_cash += extra - amount
+        else:
+            change.hold_qty += extra - amount
+        if ev.__class__ is Replaced:
+            change.seq = ev.seq
+            change.set_prices = True
+            change.limit_price = ev.price  # type: ignore[union-attr]
+            change.stop_price = ev.stop_price  # type: ignore[union-attr]
+            self.notify(ev.account, ev.order_id, "replaced")
+        else:
+            self.notify(ev.account, ev.order_id, "reduced")
+        self.release(ev.account, ref.side, amount, ev.order_id)
+
+
+def _insert_missing_positions(session: Session, symbol: str, accounts: Iterable[int]) -> None:
+    rows = [
+        {"account_id": a, "symbol": symbol, "qty": 0, "held_qty": 0, "cost_basis": 0, "realized_pnl": 0}
+        for a in sorted(accounts)
+    ]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert(_positions) if dialect == "postgresql" else sqlite.insert(_positions)
+    session.execute(ins.on_conflict_do_nothing(index_elements=["account_id", "symbol"]), rows)
+
+
+_UPDATE_CHECKPOINT = (
+    update(_checkpoints)
+    .where(
+        _checkpoints.c.symbol == bindparam("c_symbol"), _checkpoints.c.fencing_token == bindparam("c_token")
+    )
+    .values(stream_id=bindparam("c_stream_id"), seq=bindparam("c_seq"), updated_at=bindparam("c_now"))
+)
+_UPDATE_ACCOUNT = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("a_id"))
+    .values(
+        cash_available=_accounts.c.cash_available + bindparam("a_avail"),
+        cash_held=_accounts.c.cash_held + bindparam("a_held"),
+    )
+)
+_UPDATE_POSITION = (
+    update(_positions)
+    .where(_positions.c.account_id == bindparam("p_account"), _positions.c.symbol == bindparam("p_symbol"))
+    .values(
+        qty=_positions.c.qty + bindparam("p_qty"),
+        held_qty=_positions.c.held_qty + bindparam("p_held"),
+        cost_basis=_positions.c.cost_basis + bindparam("p_cost"),
+        realized_pnl=_positions.c.realized_pnl + bindparam("p_realized"),
+    )
+)
+_o = _orders.c
+_UPDATE_ORDER = (
+    update(_orders)
+    .where(_o.id == bindparam("o_id"))
+    .values(
+        filled_qty=_o.filled_qty + bindparam("o_fq"),
+        filled_notional=_o.filled_notional + bindparam("o_fn"),
+        canceled_qty=_o.canceled_qty + bindparam("o_cq"),
+        hold_cash=_o.hold_cash + bindparam("o_hc"),
+        hold_qty=_o.hold_qty + bindparam("o_hq"),
+        pending_hold=_o.pending_hold + bindparam("o_ph"),
+        status=func.coalesce(cast(bindparam("o_status"), String), _o.status),
+        seq=func.coalesce(cast(bindparam("o_seq"), BigInteger), _o.seq),
+        qty=func.coalesce(cast(bindparam("o_qty"), BigInteger), _o.qty),
+        reason=func.coalesce(cast(bindparam("o_reason"), String), _o.reason),
+        triggered=func.coalesce(cast(bindparam("o_trig"), Boolean), _o.triggered),
+        limit_price=case(
+            (cast(bindparam("o_setp"), Boolean), cast(bindparam("o_lp"), BigInteger)), else_=_o.limit_price
+        ),
+        stop_price=case(
+            (cast(bindparam("o_setp2"), Boolean), cast(bindparam("o_sp"), BigInteger)), else_=_o.stop_price
+        ),
+        updated_at=bindparam("o_now"),
+    )
+)
+
+
+def claim_symbol(session: Session, symbol: str, now: datetime) -> int:
+    """Take over `symbol`'s settlement: bump the checkpoint's fencing token and return it (the caller
+    commits). From then on a matcher holding an older token fails its next settlement (FencingLost).
+
+    The token lives in SQL, not in a Redis INCR, so a Redis flush cannot hand out a token lower than one
+    already used."""
+    dialect = session.get_bind().dialect.name
+    ins = postgresql.insert(_checkpoints) if dialect == "postgresql" else sqlite.insert(_checkpoints)
+    session.execute(
+        ins.values(
+            symbol=symbol, stream_id="0-0", seq=0, fencing_token=0, updated_at=now
+        ).on_conflict_do_nothing(index_elements=["symbol"])
+    )
+    session.execute(
+        update(_checkpoints)
+        .where(_checkpoints.c.symbol == symbol)
+        .values(fencing_token=_checkpoints.c.fencing_token + 1, updated_at=now)
+    )
+    return session.scalar(select(Checkpoint.fencing_token).where(Checkpoint.symbol == symbol))  # type: ignore[return-value]
+
+
+def settle_batch(
+    session: Session,
+    symbol: str,
+    steps: Sequence[Step],
+    *,
+    refs: dict[int, OrderRef],
+    stream_id: str,
+    seq: int,
+    token: int,
+    now: datetime,
+) -> Settled:
+    """Write one batch's effects and the checkpoint (stream id, book seq) in the caller's transaction.
+
+    Raises FencingLost (caller rolls back) if another matcher claimed the symbol, and IntegrityError
+    if a trade of this (symbol, seq) was already settled: a repeated settlement fails, it never doubles.
+    """
+    conn = session.connection()
+    result = conn.execute(
+        _UPDATE_CHECKPOINT,
+        {"c_symbol": symbol, "c_token": token, "c_stream_id": stream_id, "c_seq": seq, "c_now": now},
+    )
+    if result.rowcount != 1:
+        raise FencingLost(f"{symbol}: fencing token {token} is stale")
+
+    batch = _Batch(symbol, refs, now)
+    traders: set[int] = set()
+    share_movers: set[int] = set()
+    for command, events in steps:
+        for ev in events:
+            cls = ev.__class__
+            if cls is Trade:
+                traders.add(ev.maker_account)  # type: ignore[union-attr]
+                traders.add(ev.taker_account)  # type: ignore[union-attr]
+            elif ev.released_qty if cls in (Canceled, Rejected, Reduced, Replaced) else False:  # type: ignore[union-attr]
+                share_movers.add(ev.account)  # type: ignore[union-attr]
+        if isinstance(command, Replace):
+            share_movers.add(command.account)
+    if traders:
+        rows = session.execute(
+            select(Position.account_id, Position.qty, Position.cost_basis).where(
+                Position.symbol == symbol, Position.account_id.in_(sorted(traders))
+            )
+        ).all()
+        for r in rows:
+            batch.holdings[r.account_id] = _Holding(r.qty, r.cost_basis)
+        _insert_missing_positions(session, symbol, traders - {r.account_id for r in rows})
+    for command, events in steps:
+        batch.apply(command, events)
+
+    if batch.cash:
+        conn.execute(
+            _UPDATE_ACCOUNT,
+            [
+                {"a_id": a, "a_avail": d[0], "a_held": d[1]}
+                for a, d in sorted(batch.cash.items())
+                if d[0] or d[1]
+            ]
+            or [{"a_id": -1, "a_avail": 0, "a_held": 0}],
+        )
+    moved = [
+        {
+            "p_account": a,
+            "p_symbol": symbol,
+            "p_qty": h.d_qty,
+            "p_held": h.d_held,
+            "p_cost": h.d_cost,
+            "p_realized": h.d_realized,
+        }
+        for a, h in sorted(batch.holdings.items())
+        if h.d_qty or h.d_held or h.d_cost or h.d_realized
+    ]
+    if moved:
+        conn.execute(_UPDATE_POSITION, moved)
+    if batch.orders:
+        conn.execute(
+            _UPDATE_ORDER,
+            [
+                {
+                    "o_id": oid,
+                    "o_fq": c.filled_qty,
+                    "o_fn": c.filled_notional,
+                    "o_cq": c.canceled_qty,
+                    "o_hc": c.hold_cash,
+                    "o_hq": c.hold_qty,
+                    "o_ph": c.pending_hold,
+                    "o_status": c.status,
+                    "o_seq": c.seq,
+                    "o_qty": c.qty,
+                    "o_reason": c.reason,
+                    "o_trig": c.triggered,
+                    "o_setp": c.set_prices,
+                    "o_lp": c.limit_price,
+                    "o_setp2": c.set_prices,
+                    "o_sp": c.stop_price,
+                    "o_now": now,
+                }
+                for oid, c in sorted(batch.orders.items())
+            ],
+        )
+    if batch.trades:
+        ids = (
+            conn.execute(insert(_trades).returning(_trades.c.id, sort_by_parameter_order=True), batch.trades)
+            .scalars()
+            .all()
+        )
+        for row, trade_id in zip(batch.trades, ids, strict=True):
+            row["id"] = trade_id
+        for row in batch.ledger:
+            if row["_trade"] is not None:
+                row["trade_id"] = ids[row["_trade"]]
+    if batch.ledger:
+        for row in batch.ledger:
+            del row["_trade"]
+        conn.execute(insert(_ledger), batch.ledger)
+    if batch.reference_price is not None:
+        conn.execute(
+            update(Instrument.__table__)
+            .where(Instrument.__table__.c.symbol == symbol)
+            .values(reference_price=batch.reference_price)
+        )
+    batch.out.trades = batch.trades
+    return batch.out
