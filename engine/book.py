@@ -1,8 +1,9 @@
 """OrderBook: one symbol's bids, asks and waiting stops; turns commands into events.
 
-Layout: per side a dict price -> Level plus a SortedList of the occupied prices (best ask = first,
-best bid = last). `orders` indexes every open order (book and stops) by id. Matching is in
-engine.matching, stop bookkeeping in engine.stops, depth views in engine.depth, state in engine.snapshot.
+Layout: per side a dict price -> Level plus a SortedList of the occupied prices, with the best price
+of each side cached (`best_bid`, `best_ask`). `orders` indexes every open order (book and stops) by id.
+Matching is in engine.matching, stop bookkeeping in engine.stops, depth views in engine.depth, whole-
+book state in engine.snapshot. Orders are lists indexed by the engine.order constants (see there why).
 """
 
 from __future__ import annotations
@@ -12,31 +13,46 @@ from collections.abc import Callable, Iterable
 from sortedcontainers import SortedList
 
 from engine.commands import Cancel, Expire, MassCancel, NewOrder, Replace, SetReference
+from engine.depth import DepthSnapshot, depth_snapshot
 from engine.events import Accepted, Canceled, Event, Reduced, Rejected, Replaced, Triggered
 from engine.fastevents import AcceptedT, CanceledT, RejectedT, make
 from engine.level import Level
 from engine.matching import fillable, match
-from engine.order import Order, RestingOrder
+from engine.order import (
+    ACCT,
+    EXPIRE,
+    HOLD,
+    LEAVES,
+    OID,
+    PRICE,
+    QTY,
+    SEQ,
+    SIDE,
+    STOP,
+    TERMS,
+    Order,
+    RestingOrder,
+    Terms,
+    terms,
+)
 from engine.stops import StopBook
 from engine.symbols import Instrument, price_band
-from engine.types import CancelReason, OrderStatus, OrderType, RejectReason, Side, StpMode, TimeInForce
+from engine.types import CancelReason, OrderType, RejectReason, Side, StpMode, TimeInForce
 
 BUY = Side.BUY
 SELL = Side.SELL
 LIMIT = OrderType.LIMIT
 MARKET = OrderType.MARKET
-STOP = OrderType.STOP
+STOP_MARKET = OrderType.STOP
 STOP_LIMIT = OrderType.STOP_LIMIT
 GTC = TimeInForce.GTC
 DAY = TimeInForce.DAY
 GTD = TimeInForce.GTD
 IOC = TimeInForce.IOC
 FOK = TimeInForce.FOK
-NEW = OrderStatus.NEW
-CANCELED = OrderStatus.CANCELED
-EXPIRED = OrderStatus.EXPIRED
 R = RejectReason
 C = CancelReason
+C_USER = CancelReason.USER
 _RESTING_TIFS = (GTC, DAY, GTD)
 _STP_MODES = frozenset(StpMode)
 _INT = int
@@ -52,6 +68,8 @@ class OrderBook:
         self.asks: dict[int, Level] = {}
         self.bid_prices: SortedList = SortedList()
         self.ask_prices: SortedList = SortedList()
+        self.best_bid: int | None = None  # cached ends of bid_prices / ask_prices (hot path)
+        self.best_ask: int | None = None
         self.orders: dict[int, Order] = {}  # every open order, resting or waiting stop
         self.stops = StopBook()
         self.expirable: dict[int, Order] = {}  # open DAY / GTD orders
@@ -59,6 +77,7 @@ class OrderBook:
         self.changed_asks: set[int] = set()
         self.reference_price = instrument.reference_price
         self.band_low, self.band_high = price_band(self.reference_price, instrument.band_bps, instrument.tick)
+        self._set_limits()
         self._dispatch: dict[type, Callable[..., list[Event]]] = {
             NewOrder: self.new_order,
             Cancel: self.cancel,
@@ -68,23 +87,92 @@ class OrderBook:
             SetReference: self.set_reference,
         }
 
-    # ------------------------------------------------------------------ commands
     def apply(self, cmd: object) -> list[Event]:
         handler = self._dispatch.get(cmd.__class__)
         if handler is None:
             raise TypeError(f"not an engine command: {cmd!r}")
         return handler(cmd)
 
-    def _reject(self, c: NewOrder, reason: RejectReason) -> list[Event]:
-        """Reject a new order; its whole hold goes back (cash for a buy, shares for a sell)."""
-        self.seq += 1
-        h = c.hold if c.hold.__class__ is _INT else 0
-        buy = c.side is BUY
-        ev = RejectedT(
-            self.seq, self.symbol, c.order_id, c.account, reason, h if buy else 0, 0 if buy else h, c.ts
+    def _set_limits(self) -> None:
+        """Integer bounds for the new-order fast path: its checks become chained comparisons."""
+        ins = self.instrument
+        big = 1 << 62
+        self._limits = (
+            max(1, ins.min_qty),
+            big if ins.max_qty is None else ins.max_qty,
+            ins.lot,
+            max(1, self.band_low or 1),
+            big if self.band_high is None else self.band_high,
+            ins.tick,
+            big * big if ins.max_notional is None else ins.max_notional,
         )
-        ev.__class__ = Rejected
-        return [ev]
+
+    # ------------------------------------------------------------------ new orders
+    def new_order(self, c: NewOrder) -> list[Event]:
+        # Fast path: a valid plain GTC limit order (no hold, not post-only) that does not cross rests at
+        # once. Anything else, including any failed check, takes the general path, which re-checks all.
+        if c.type is LIMIT and c.tif is GTC and c.hold is None and not c.post_only:
+            qty = c.qty
+            price = c.price
+            oid = c.order_id
+            minq, maxq, lot, lo, hi, tick, maxnot = self._limits
+            if (
+                qty.__class__ is _INT
+                and price.__class__ is _INT
+                and minq <= qty <= maxq
+                and lo <= price <= hi
+                and not qty % lot
+                and not price % tick
+                and price * qty <= maxnot
+                and c.stop_price is None
+                and oid not in self.orders
+            ):
+                side = c.side
+                if side is BUY:
+                    best = self.best_ask
+                    if best is not None and price >= best:
+                        return self._new_general(c)
+                    levels = self.bids
+                    level = levels.get(price)
+                    if level is None:
+                        level = levels[price] = Level(price)
+                        self.bid_prices.add(price)
+                        if self.best_bid is None or price > self.best_bid:
+                            self.best_bid = price
+                    else:
+                        price = level.price  # one shared int object per level (memory)
+                    self.changed_bids.add(price)
+                elif side is SELL:
+                    best = self.best_bid
+                    if best is not None and price <= best:
+                        return self._new_general(c)
+                    levels = self.asks
+                    level = levels.get(price)
+                    if level is None:
+                        level = levels[price] = Level(price)
+                        self.ask_prices.add(price)
+                        if self.best_ask is None or price < self.best_ask:
+                            self.best_ask = price
+                    else:
+                        price = level.price
+                    self.changed_asks.add(price)
+                else:
+                    return self._new_general(c)
+                stp = c.stp
+                t = _PLAIN.get(stp)
+                if t is None:
+                    return self._new_general(c)
+                seq = self.seq = self.seq + 1
+                acct = c.account
+                o = [oid, acct, side, price, qty, qty, None, seq, t, None, None]
+                level.orders.append(o)
+                level.qty += qty
+                level.count += 1
+                self.orders[oid] = o
+                ev = AcceptedT(seq, self.symbol, oid, acct, side, LIMIT, GTC, qty, price, None, True, c.ts)
+                ev.__class__ = Accepted
+                return [ev]
+        return self._new_general(c)
 
     def _check_new(self, c: NewOrder) -> RejectReason | None:
         """Every reason a new order is refused before it touches the book; None when it is valid."""
@@ -94,30 +182,30 @@ class OrderBook:
         tif = c.tif
         price = c.price
         stop = c.stop_price
+        if c.side is not BUY and c.side is not SELL:
+            return R.INVALID_SIDE
         if qty.__class__ is not _INT or qty <= 0 or qty < ins.min_qty:
             return R.INVALID_QTY
         if ins.max_qty is not None and qty > ins.max_qty:
             return R.INVALID_QTY
         if qty % ins.lot:
             return R.OFF_LOT
-        if c.side is not BUY and c.side is not SELL:
-            return R.INVALID_SIDE
         if typ is LIMIT or typ is STOP_LIMIT:
             if price.__class__ is not _INT or price <= 0:
                 return R.INVALID_PRICE
             if price % ins.tick:
                 return R.OFF_TICK
             lo = self.band_low
-            if lo is not None and (price < lo or price > self.band_high):
+            if lo is not None and not lo <= price <= self.band_high:
                 return R.OUTSIDE_BAND
             if ins.max_notional is not None and price * qty > ins.max_notional:
                 return R.MAX_NOTIONAL
-        elif typ is MARKET or typ is STOP:
+        elif typ is MARKET or typ is STOP_MARKET:
             if price is not None:
                 return R.INVALID_PRICE
         else:
             return R.INVALID_TYPE
-        if typ is STOP or typ is STOP_LIMIT:
+        if typ is STOP_MARKET or typ is STOP_LIMIT:
             if stop.__class__ is not _INT or stop <= 0:
                 return R.INVALID_PRICE
             if stop % ins.tick:
@@ -126,11 +214,11 @@ class OrderBook:
                 return R.INVALID_TIF
         elif stop is not None:
             return R.INVALID_PRICE
+        if tif not in _RESTING_TIFS and tif is not IOC and tif is not FOK:
+            return R.INVALID_TIF
         if typ is MARKET and tif is not IOC and tif is not FOK:
             return R.INVALID_TIF
-        if tif is GTD and c.expire_at is None:
-            return R.INVALID_TIF
-        if tif not in _RESTING_TIFS and tif is not IOC and tif is not FOK:
+        if tif is GTD and c.expire_at.__class__ is not _INT:
             return R.INVALID_TIF
         if c.post_only and (typ is not LIMIT or tif is IOC or tif is FOK):
             return R.INVALID_TIF
@@ -140,6 +228,8 @@ class OrderBook:
             return R.DUPLICATE_ORDER_ID
         hold = c.hold
         if hold is not None:
+            if hold.__class__ is not _INT:
+                return R.INSUFFICIENT_HOLD
             if c.side is BUY:
                 if price is not None:
                     if hold < price * qty:
@@ -150,42 +240,27 @@ class OrderBook:
                 return R.INSUFFICIENT_HOLD
         return None
 
-    def new_order(self, c: NewOrder) -> list[Event]:
+    def _new_general(self, c: NewOrder) -> list[Event]:
         reason = self._check_new(c)
+        if reason is None and c.post_only and self._crosses(c.side is BUY, c.price):
+            reason = R.POST_ONLY_WOULD_TAKE
         if reason is not None:
-            return self._reject(c, reason)
-        side = c.side
-        typ = c.type
-        price = c.price
-        is_buy = side is BUY
-        if c.post_only and self._crosses(is_buy, price):
-            return self._reject(c, R.POST_ONLY_WOULD_TAKE)
+            self.seq += 1
+            h = c.hold if c.hold.__class__ is _INT else 0
+            buy = c.side is BUY
+            ev = RejectedT(self.seq, self.symbol, c.order_id, c.account, reason, h if buy else 0,
+                           0 if buy else h, c.ts)  # fmt: skip
+            ev.__class__ = Rejected
+            return [ev]
         ts = c.ts
+        typ = c.type
         seq = self.seq = self.seq + 1  # the Accepted event's seq: the order's time priority
-        o = Order(
-            c.order_id,
-            c.account,
-            side,
-            typ,
-            c.tif,
-            price,
-            c.stop_price,
-            c.qty,
-            0,
-            c.qty,
-            c.hold,
-            seq,
-            c.expire_at,
-            c.stp,
-            c.post_only,
-            NEW,
-        )
+        t = terms(typ, c.tif, c.stp, c.post_only)
+        expire_at = c.expire_at if c.tif is not GTC else None
+        o = [c.order_id, c.account, c.side, c.price, c.qty, c.qty, c.hold, seq, t, c.stop_price, expire_at]
         events: list = [None]  # Accepted goes first but says whether the order rested: filled in last
-        if typ is STOP or typ is STOP_LIMIT:
-            self.stops.add(o)
-            self.orders[o.order_id] = o
-            if o.tif is not GTC:
-                self.expirable[o.order_id] = o
+        if typ is STOP_MARKET or typ is STOP_LIMIT:
+            self._park(o)
             events[0] = self._accepted(o, True, ts)
             if self.last_price is not None:
                 self._run_stops(events, ts)
@@ -195,35 +270,34 @@ class OrderBook:
         return events
 
     def _accepted(self, o: Order, resting: bool, ts: int) -> Accepted:
-        ev = AcceptedT(
-            o.seq, self.symbol, o.order_id, o.account, o.side, o.type, o.tif, o.qty, o.price, o.stop_price,
-            resting, ts,
-        )  # fmt: skip
+        t: Terms = o[TERMS]
+        ev = AcceptedT(o[SEQ], self.symbol, o[OID], o[ACCT], o[SIDE], t.type, t.tif, o[QTY], o[PRICE],
+                       o[STOP], resting, ts)  # fmt: skip
         ev.__class__ = Accepted
         return ev
 
     def _execute(self, o: Order, events: list, ts: int) -> bool:
         """Match a new, fired or replaced order; rest or cancel its remainder. True if it rests."""
-        is_buy = o.side is BUY
-        price = o.price
+        is_buy = o[SIDE] is BUY
+        price = o[PRICE]
+        tif = o[TERMS].tif
         limit = (self.band_high if is_buy else self.band_low) if price is None else price
-        if o.tif is FOK and not fillable(self, o, limit):
+        if tif is FOK and not fillable(self, o, limit):
             self._cancel(o, C.FOK_UNFILLED, events, ts)
             return False
         reason = None
         traded = False
-        if is_buy:
-            if self.ask_prices and (limit is None or self.ask_prices[0] <= limit):
-                reason = match(self, o, limit, events, ts)
-                traded = True
-        elif self.bid_prices and (limit is None or self.bid_prices[-1] >= limit):
+        best = self.best_ask if is_buy else self.best_bid
+        if best is not None and (limit is None or (best <= limit if is_buy else best >= limit)):
             reason = match(self, o, limit, events, ts)
             traded = True
+        elif price is None and best is not None:
+            reason = C.BAND  # liquidity exists, but only beyond the band
         rested = False
-        if o.leaves:
+        if o[LEAVES]:
             if reason is not None:
                 self._cancel(o, reason, events, ts)
-            elif price is None or o.tif is IOC or o.tif is FOK:
+            elif price is None or tif is IOC or tif is FOK:
                 self._cancel(o, C.IOC_REMAINDER, events, ts)
             else:
                 self._rest(o)
@@ -234,143 +308,163 @@ class OrderBook:
 
     def _crosses(self, is_buy: bool, price: int) -> bool:
         if is_buy:
-            return bool(self.ask_prices) and self.ask_prices[0] <= price
-        return bool(self.bid_prices) and self.bid_prices[-1] >= price
+            return self.best_ask is not None and self.best_ask <= price
+        return self.best_bid is not None and self.best_bid >= price
 
+    # ------------------------------------------------------------------ book and stop placement
     def _rest(self, o: Order) -> None:
-        price = o.price
-        if o.side is BUY:
-            levels, prices, changed = self.bids, self.bid_prices, self.changed_bids
+        price = o[PRICE]
+        if o[SIDE] is BUY:
+            levels, changed = self.bids, self.changed_bids
+            level = levels.get(price)
+            if level is None:
+                level = levels[price] = Level(price)
+                self.bid_prices.add(price)
+                if self.best_bid is None or price > self.best_bid:
+                    self.best_bid = price
         else:
-            levels, prices, changed = self.asks, self.ask_prices, self.changed_asks
-        level = levels.get(price)
-        if level is None:
-            level = levels[price] = Level(price)
-            prices.add(price)
-        else:
-            o.price = level.price  # share one int object per price level (memory)
+            levels, changed = self.asks, self.changed_asks
+            level = levels.get(price)
+            if level is None:
+                level = levels[price] = Level(price)
+                self.ask_prices.add(price)
+                if self.best_ask is None or price < self.best_ask:
+                    self.best_ask = price
+        o[PRICE] = level.price  # one shared int object per level (memory)
         level.orders.append(o)
-        level.qty += o.leaves
+        level.qty += o[LEAVES]
         level.count += 1
         changed.add(price)
-        self.orders[o.order_id] = o
-        if o.tif is not GTC:
-            self.expirable[o.order_id] = o
+        self.orders[o[OID]] = o
+        if o[EXPIRE] is not None or o[TERMS].tif is DAY:
+            self.expirable[o[OID]] = o
+
+    def _park(self, o: Order) -> None:
+        """A stop order waits off the book until the last trade price reaches its stop price."""
+        self.stops.add(o)
+        self.orders[o[OID]] = o
+        if o[EXPIRE] is not None or o[TERMS].tif is DAY:
+            self.expirable[o[OID]] = o
+
+    def _drop_level(self, side: Side, price: int) -> None:
+        if side is BUY:
+            del self.bids[price]
+            self.bid_prices.remove(price)
+            if price == self.best_bid:
+                self.best_bid = self.bid_prices[-1] if self.bids else None
+        else:
+            del self.asks[price]
+            self.ask_prices.remove(price)
+            if price == self.best_ask:
+                self.best_ask = self.ask_prices[0] if self.asks else None
 
     def _unrest(self, o: Order) -> None:
-        """Take a resting order off its level (lazily: its queue entry dies when leaves is zeroed)."""
-        price = o.price
-        if o.side is BUY:
-            levels, prices, changed = self.bids, self.bid_prices, self.changed_bids
+        """Take a resting order off its level (lazily: the queue entry dies when LEAVES is zeroed)."""
+        price = o[PRICE]
+        if o[SIDE] is BUY:
+            level, changed = self.bids[price], self.changed_bids
         else:
-            levels, prices, changed = self.asks, self.ask_prices, self.changed_asks
-        level = levels[price]
-        level.qty -= o.leaves
+            level, changed = self.asks[price], self.changed_asks
+        level.qty -= o[LEAVES]
         level.count -= 1
         changed.add(price)
         if not level.count:
-            del levels[price]
-            prices.remove(price)
+            self._drop_level(o[SIDE], price)
         else:
             level.dead += 1
             if level.dead > 16 and level.dead > level.count:
-                o.leaves = 0
+                o[LEAVES] = 0
                 level.compact()
 
     def _close(self, o: Order) -> None:
-        """Remove an open order from every index (book level or stop list)."""
-        oid = o.order_id
+        """Remove an open order from every index (book level or stop list). Leaves are untouched."""
+        oid = o[OID]
         if oid in self.stops.by_id:
             self.stops.remove(o)
-        elif oid in self.orders:
+        else:
             self._unrest(o)
-        self.orders.pop(oid, None)
-        if o.tif is not GTC:
-            self.expirable.pop(oid, None)
+        del self.orders[oid]
+        self.expirable.pop(oid, None)
 
     def _cancel(self, o: Order, reason: CancelReason, events: list, ts: int) -> None:
         """Emit Canceled for the rest of `o` (already off the book) and release its hold."""
-        leaves = o.leaves
-        h = o.hold or 0
-        o.leaves = 0
-        if o.hold is not None:
-            o.hold = 0
-        o.status = EXPIRED if reason is C.EXPIRED else CANCELED
+        leaves = o[LEAVES]
+        h = o[HOLD]
+        o[LEAVES] = 0
+        if h is not None:
+            o[HOLD] = 0
+        else:
+            h = 0
         self.seq += 1
-        buy = o.side is BUY
-        ev = CanceledT(
-            self.seq, self.symbol, o.order_id, o.account, o.side, reason, leaves, o.filled,
-            h if buy else 0, 0 if buy else h, ts,
-        )  # fmt: skip
+        buy = o[SIDE] is BUY
+        ev = CanceledT(self.seq, self.symbol, o[OID], o[ACCT], o[SIDE], reason, leaves, o[QTY] - leaves,
+                       h if buy else 0, 0 if buy else h, ts)  # fmt: skip
         ev.__class__ = Canceled
         events.append(ev)
 
+    # ------------------------------------------------------------------ cancels
     def cancel(self, c: Cancel) -> list[Event]:
-        o = self.orders.get(c.order_id)
+        oid = c.order_id
+        o = self.orders.get(oid)
         if o is None:
-            return self._reject_change(c.order_id, c.account, R.UNKNOWN_ORDER, 0, None, c.ts)
-        if o.account != c.account:
-            return self._reject_change(c.order_id, c.account, R.NOT_OWNER, 0, None, c.ts)
-        # fast path for a plain resting order: inline _close + _cancel
-        oid = o.order_id
-        price = o.price
-        leaves = o.leaves
+            return self._reject_change(c, R.UNKNOWN_ORDER, 0, None)
+        if o[ACCT] != c.account:
+            return self._reject_change(c, R.NOT_OWNER, 0, o)
+        # inlined _close + _cancel for a resting order: a third of the reference flow is cancels
+        leaves = o[LEAVES]
+        side = o[SIDE]
         stops = self.stops.by_id
         if stops and oid in stops:
             self.stops.remove(o)
         else:
-            if o.side is BUY:
-                levels, prices, changed = self.bids, self.bid_prices, self.changed_bids
+            price = o[PRICE]
+            if side is BUY:
+                level = self.bids[price]
+                self.changed_bids.add(price)
             else:
-                levels, prices, changed = self.asks, self.ask_prices, self.changed_asks
-            level = levels[price]
+                level = self.asks[price]
+                self.changed_asks.add(price)
             level.qty -= leaves
             level.count -= 1
-            changed.add(price)
             if not level.count:
-                del levels[price]
-                prices.remove(price)
+                self._drop_level(side, price)
             else:
                 level.dead += 1
                 if level.dead > 16 and level.dead > level.count:
-                    o.leaves = 0
+                    o[LEAVES] = 0
                     level.compact()
         del self.orders[oid]
-        if o.tif is not GTC:
+        if self.expirable:
             self.expirable.pop(oid, None)
-        h = o.hold
-        o.leaves = 0
-        o.status = CANCELED
+        o[LEAVES] = 0
+        h = o[HOLD]
         seq = self.seq = self.seq + 1
         if h is None:
-            ev = CanceledT(seq, self.symbol, oid, o.account, o.side, C.USER, leaves, o.filled, 0, 0, c.ts)
+            ev = CanceledT(seq, self.symbol, oid, o[ACCT], side, C_USER, leaves, o[QTY] - leaves, 0, 0, c.ts)
         else:
-            o.hold = 0
-            buy = o.side is BUY
-            ev = CanceledT(
-                seq, self.symbol, oid, o.account, o.side, C.USER, leaves, o.filled,
-                h if buy else 0, 0 if buy else h, c.ts,
-            )  # fmt: skip
+            o[HOLD] = 0
+            buy = side is BUY
+            ev = CanceledT(seq, self.symbol, oid, o[ACCT], side, C_USER, leaves, o[QTY] - leaves,
+                           h if buy else 0, 0 if buy else h, c.ts)  # fmt: skip
         ev.__class__ = Canceled
         return [ev]
 
-    def _reject_change(
-        self, oid: int | None, account: int, reason: RejectReason, extra: int, o: Order | None, ts: int
-    ) -> list[Event]:
+    def _reject_change(self, c: Cancel | Replace | MassCancel, reason: RejectReason, extra: int,
+                       o: Order | None) -> list[Event]:  # fmt: skip
+        """Reject a cancel / replace / mass cancel; a replace's extra hold goes back (cash for a buy)."""
         self.seq += 1
-        buy = o is not None and o.side is BUY
-        return [make(Rejected, self.seq, self.symbol, oid, account, reason, extra if buy else 0,
-                     0 if buy else extra, ts)]  # fmt: skip
+        buy = o is not None and o[SIDE] is BUY
+        oid = getattr(c, "order_id", None)
+        return [make(Rejected, self.seq, self.symbol, oid, c.account, reason, extra if buy else 0,
+                     0 if buy else extra, c.ts)]  # fmt: skip
 
     def mass_cancel(self, c: MassCancel) -> list[Event]:
         events = self.cancel_account(c.account, c.ts)
-        if not events:
-            return self._reject_change(None, c.account, R.UNKNOWN_ORDER, 0, None, c.ts)
-        return events
+        return events or self._reject_change(c, R.UNKNOWN_ORDER, 0, None)
 
     def cancel_account(self, account: int, ts: int) -> list[Event]:
         """Cancel every open order (stops included) of `account`, in priority (seq) order."""
-        mine = sorted((o for o in self.orders.values() if o.account == account), key=_by_seq)
+        mine = sorted((o for o in self.orders.values() if o[ACCT] == account), key=_by_seq)
         events: list = []
         for o in mine:
             self._close(o)
@@ -378,13 +472,11 @@ class OrderBook:
         return events
 
     def expire(self, c: Expire) -> list[Event]:
+        """Expire GTD orders with expire_at <= now, and DAY orders (at their expire_at if they carry one,
+        else at any Expire: the end-of-day job sends it at the close)."""
         now = c.now
         due = sorted(
-            (
-                o
-                for o in self.expirable.values()
-                if (o.expire_at is None and o.tif is DAY) or (o.expire_at is not None and o.expire_at <= now)
-            ),
+            (o for o in self.expirable.values() if (o[EXPIRE] is None or o[EXPIRE] <= now)),
             key=_by_seq,
         )
         events: list = []
@@ -397,112 +489,104 @@ class OrderBook:
         """New reference price, new band. No event: the band is configuration, not book state."""
         self.reference_price = c.price
         self.band_low, self.band_high = price_band(c.price, self.instrument.band_bps, self.instrument.tick)
+        self._set_limits()
         return []
 
+    # ------------------------------------------------------------------ replace / reduce
     def replace(self, c: Replace) -> list[Event]:
         extra = c.extra_hold
         o = self.orders.get(c.order_id)
         if o is None:
-            return self._reject_change(c.order_id, c.account, R.UNKNOWN_ORDER, extra, None, c.ts)
-        if o.account != c.account:
-            return self._reject_change(c.order_id, c.account, R.NOT_OWNER, extra, o, c.ts)
-
-        def reject(reason: RejectReason) -> list[Event]:
-            return self._reject_change(c.order_id, c.account, reason, extra, o, c.ts)
-
-        ins = self.instrument
-        waiting = o.order_id in self.stops.by_id
-        qty = o.qty if c.qty is None else c.qty
-        price = o.price if c.price is None else c.price
-        stop = o.stop_price if c.stop_price is None else c.stop_price
-        if (c.price is not None and o.price is None) or (c.stop_price is not None and not waiting):
-            return reject(R.INVALID_REPLACE)
-        if extra.__class__ is not _INT or extra < 0:
-            return reject(R.INVALID_REPLACE)
-        if qty.__class__ is not _INT or qty <= 0 or qty < ins.min_qty:
-            return reject(R.INVALID_QTY)
-        if ins.max_qty is not None and qty > ins.max_qty:
-            return reject(R.INVALID_QTY)
-        if qty % ins.lot:
-            return reject(R.OFF_LOT)
-        if qty <= o.filled:
-            return reject(R.INVALID_REPLACE)
-        if price is not None and price is not o.price:
-            if price.__class__ is not _INT or price <= 0:
-                return reject(R.INVALID_PRICE)
-            if price % ins.tick:
-                return reject(R.OFF_TICK)
-            lo, hi = self.band_low, self.band_high
-            if lo is not None and price != o.price and not lo <= price <= hi:
-                return reject(R.OUTSIDE_BAND)
-        if price is not None and ins.max_notional is not None and price * qty > ins.max_notional:
-            return reject(R.MAX_NOTIONAL)
-        if stop is not o.stop_price:
-            if stop.__class__ is not _INT or stop <= 0:
-                return reject(R.INVALID_PRICE)
-            if stop % ins.tick:
-                return reject(R.OFF_TICK)
-        if qty == o.qty and price == o.price and stop == o.stop_price:
-            return reject(R.INVALID_REPLACE)
-        leaves = qty - o.filled
-        buy = o.side is BUY
-        released = 0
-        hold = o.hold
+            return self._reject_change(c, R.UNKNOWN_ORDER, extra, None)
+        if o[ACCT] != c.account:
+            return self._reject_change(c, R.NOT_OWNER, extra, o)
+        reason = self._check_replace(c, o)
+        if reason is not None:
+            return self._reject_change(c, reason, extra, o)
+        waiting = o[OID] in self.stops.by_id
+        qty = o[QTY] if c.qty is None else c.qty
+        price = o[PRICE] if c.price is None else c.price
+        stop = o[STOP] if c.stop_price is None else c.stop_price
+        leaves = qty - (o[QTY] - o[LEAVES])
+        buy = o[SIDE] is BUY
+        hold = o[HOLD]
         if hold is not None:
             avail = hold + extra
-            if buy:
-                need = price * leaves if price is not None else avail
-                if price is None and avail <= 0:
-                    return reject(R.INSUFFICIENT_HOLD)
-            else:
-                need = leaves
-            if avail < need:
-                return reject(R.INSUFFICIENT_HOLD)
+            # a buy needs its limit cost, a stop buy keeps it all as budget; a sell needs its shares
+            need = (avail if price is None else price * leaves) if buy else leaves
+            if avail < need or avail <= 0:
+                return self._reject_change(c, R.INSUFFICIENT_HOLD, extra, o)
             released = avail - need
             hold = need
         else:
             released = extra
         ts = c.ts
-        if price == o.price and stop == o.stop_price and qty < o.qty:
+        if price == o[PRICE] and stop == o[STOP] and qty < o[QTY]:
             # reduce: keeps its place in the queue
-            delta = o.leaves - leaves
             if not waiting:
-                level = (self.bids if buy else self.asks)[o.price]
-                level.qty -= delta
-                (self.changed_bids if buy else self.changed_asks).add(o.price)
-            o.qty = qty
-            o.leaves = leaves
-            o.hold = hold
+                p = o[PRICE]
+                (self.bids if buy else self.asks)[p].qty -= o[LEAVES] - leaves
+                (self.changed_bids if buy else self.changed_asks).add(p)
+            o[QTY] = qty
+            o[LEAVES] = leaves
+            o[HOLD] = hold
             self.seq += 1
-            return [make(Reduced, self.seq, self.symbol, o.order_id, o.account, qty, leaves,
+            return [make(Reduced, self.seq, self.symbol, o[OID], o[ACCT], qty, leaves,
                          released if buy else 0, 0 if buy else released, ts)]  # fmt: skip
-        if o.post_only and not waiting and self._crosses(buy, price):
-            return reject(R.POST_ONLY_WOULD_TAKE)
-        # replace: loses priority; a fresh Order object so the old queue entry simply dies
-        n = o.copy()
+        if o[TERMS].post_only and self._crosses(buy, price):
+            return self._reject_change(c, R.POST_ONLY_WOULD_TAKE, extra, o)
+        # replace: loses priority. A fresh list, so the old queue entry simply dies.
         self._close(o)
-        o.leaves = 0
-        n.qty = qty
-        n.leaves = leaves
-        n.price = price
-        n.stop_price = stop
-        n.hold = hold
+        o[LEAVES] = 0
         self.seq += 1
-        n.seq = self.seq
+        n = [o[OID], o[ACCT], o[SIDE], price, qty, leaves, hold, self.seq, o[TERMS], stop, o[EXPIRE]]
         events: list = [
-            make(Replaced, n.seq, self.symbol, n.order_id, n.account, qty, price, stop, leaves,
+            make(Replaced, self.seq, self.symbol, n[OID], n[ACCT], qty, price, stop, leaves,
                  released if buy else 0, 0 if buy else released, ts)
         ]  # fmt: skip
         if waiting:
-            self.stops.add(n)
-            self.orders[n.order_id] = n
-            if n.tif is not GTC:
-                self.expirable[n.order_id] = n
+            self._park(n)
             if self.last_price is not None:
                 self._run_stops(events, ts)
         else:
             self._execute(n, events, ts)
         return events
+
+    def _check_replace(self, c: Replace, o: Order) -> RejectReason | None:
+        ins = self.instrument
+        waiting = o[OID] in self.stops.by_id
+        if (c.price is not None and o[PRICE] is None) or (c.stop_price is not None and not waiting):
+            return R.INVALID_REPLACE
+        if c.extra_hold.__class__ is not _INT or c.extra_hold < 0:
+            return R.INVALID_REPLACE
+        qty = o[QTY] if c.qty is None else c.qty
+        price = o[PRICE] if c.price is None else c.price
+        stop = o[STOP] if c.stop_price is None else c.stop_price
+        if qty.__class__ is not _INT or qty <= 0 or qty < ins.min_qty:
+            return R.INVALID_QTY
+        if ins.max_qty is not None and qty > ins.max_qty:
+            return R.INVALID_QTY
+        if qty % ins.lot:
+            return R.OFF_LOT
+        if qty <= o[QTY] - o[LEAVES]:
+            return R.INVALID_REPLACE  # not above what is already filled
+        if c.price is not None and price != o[PRICE]:
+            if price.__class__ is not _INT or price <= 0:
+                return R.INVALID_PRICE
+            if price % ins.tick:
+                return R.OFF_TICK
+            if self.band_low is not None and not self.band_low <= price <= self.band_high:
+                return R.OUTSIDE_BAND
+        if price is not None and ins.max_notional is not None and price * qty > ins.max_notional:
+            return R.MAX_NOTIONAL
+        if c.stop_price is not None and stop != o[STOP]:
+            if stop.__class__ is not _INT or stop <= 0:
+                return R.INVALID_PRICE
+            if stop % ins.tick:
+                return R.OFF_TICK
+        if qty == o[QTY] and price == o[PRICE] and stop == o[STOP]:
+            return R.INVALID_REPLACE  # nothing changes
+        return None
 
     # ------------------------------------------------------------------ stops
     def _run_stops(self, events: list, ts: int) -> None:
@@ -513,80 +597,67 @@ class OrderBook:
             if o is None:
                 return
             stops.remove(o)
-            del self.orders[o.order_id]
-            if o.tif is not GTC:
-                self.expirable.pop(o.order_id, None)
+            del self.orders[o[OID]]
+            self.expirable.pop(o[OID], None)
             self.seq += 1
-            o.seq = self.seq  # a fired stop-limit that rests has the Triggered event's priority
-            events.append(make(Triggered, self.seq, self.symbol, o.order_id, o.account, self.last_price, ts))
+            o[SEQ] = self.seq  # a fired stop-limit that rests has the Triggered event's priority
+            events.append(make(Triggered, self.seq, self.symbol, o[OID], o[ACCT], self.last_price, ts))
             self._execute(o, events, ts)
 
     # ------------------------------------------------------------------ inspection
-    @property
-    def best_bid(self) -> int | None:
-        return self.bid_prices[-1] if self.bid_prices else None
-
-    @property
-    def best_ask(self) -> int | None:
-        return self.ask_prices[0] if self.ask_prices else None
-
     def get_order(self, order_id: int) -> RestingOrder | None:
-        """A copy of an open order's state (filled, leaves, hold_remaining, status), None if not open."""
+        """A copy of an open order's state (filled, leaves, hold_remaining, status); None if not open."""
         o = self.orders.get(order_id)
-        if o is None:
-            return None
-        return RestingOrder.of(o, self._is_fired(o))
+        return None if o is None else RestingOrder.of(o, self._is_fired(o))
 
     def _is_fired(self, o: Order) -> bool:
-        return o.type is STOP_LIMIT and o.order_id not in self.stops.by_id
+        return o[STOP] is not None and o[OID] not in self.stops.by_id
 
     def open_orders(self) -> list[RestingOrder]:
         """Every open order in engine-seq order: what settlement keeps and a rebuild loads."""
         return [RestingOrder.of(o, self._is_fired(o)) for o in sorted(self.orders.values(), key=_by_seq)]
 
-    def level_orders(self, side: Side, price: int) -> list[Order]:
-        """Live orders at one price, in queue order (tests and debugging)."""
+    def level_orders(self, side: Side, price: int) -> list[RestingOrder]:
+        """Open orders at one price, in queue order."""
         level = (self.bids if side is BUY else self.asks).get(price)
-        return [] if level is None else level.live()
+        return [] if level is None else [RestingOrder.of(o, self._is_fired(o)) for o in level.live()]
+
+    def stop_orders(self) -> list[RestingOrder]:
+        return [RestingOrder.of(o, False) for o in self.stops]
 
     def take_changes(self) -> list[tuple[Side, int, int, int]]:
-        """L2 levels changed since the last call: (side, price, total qty, order count), absolute sizes,
-        0/0 for a removed level; bids then asks, by price. The book's seq stamps them."""
+        """L2 levels changed since the last call: (side, price, total qty, order count), absolute
+        sizes, 0/0 for a removed level; bids then asks, by price. Stamp them with `self.seq`."""
         out: list[tuple[Side, int, int, int]] = []
-        sides = ((BUY, self.changed_bids, self.bids), (SELL, self.changed_asks, self.asks))
-        for side, changed, levels in sides:
+        for side, changed, levels in (
+            (BUY, self.changed_bids, self.bids),
+            (SELL, self.changed_asks, self.asks),
+        ):
             for price in sorted(changed):
                 level = levels.get(price)
                 out.append((side, price, level.qty, level.count) if level else (side, price, 0, 0))
             changed.clear()
         return out
 
-    def depth(self, n: int = 10):  # -> DepthSnapshot
-        from engine.depth import depth_snapshot
-
+    def depth(self, n: int = 10) -> DepthSnapshot:
         return depth_snapshot(self, n)
 
     # ------------------------------------------------------------------ state
     def load_resting(self, orders: Iterable[RestingOrder], seq: int | None = None,
                      last_price: int | None = None) -> None:  # fmt: skip
-        """Rebuild: load open orders (any order; sorted by their engine seq here) into this empty book.
-        Each keeps its seq, filled, leaves and hold, so the state hash matches the live book's."""
+        """Rebuild: load open orders (any order: sorted by engine seq here) into this empty book. Each
+        keeps its seq, filled, leaves and hold, so the state hash equals the live book's."""
         if self.orders:
             raise ValueError("load_resting needs an empty book")
         rest = self._rest
-        add_stop = self.stops.add
-        expirable = self.expirable
-        all_orders = self.orders
+        park = self._park
         top = 0
         for r in sorted(orders, key=_by_seq):
             o = r.to_order()
-            if o.seq > top:
-                top = o.seq
-            if (o.type is STOP or o.type is STOP_LIMIT) and not r.triggered:
-                add_stop(o)
-                all_orders[o.order_id] = o
-                if o.tif is not GTC:
-                    expirable[o.order_id] = o
+            if r.seq > top:
+                top = r.seq
+            if r.stop_price is not None and not r.triggered:
+                park(o)
             else:
                 rest(o)
         self.seq = max(self.seq, top) if seq is None else seq
@@ -602,4 +673,7 @@ class OrderBook:
 
 
 def _by_seq(o: Order | RestingOrder) -> int:
-    return o.seq
+    return o.seq if isinstance(o, RestingOrder) else o[SEQ]
+
+
+_PLAIN = {stp: terms(LIMIT, GTC, stp, False) for stp in StpMode}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from engine.order import Order
+from engine.order import LEAVES, Order
 
 
 class Level:
@@ -22,8 +22,8 @@ class Level:
         self.dead = 0
 
     def compact(self) -> None:
-        self.orders = deque([o for o in self.orders if o.leaves])
+        self.orders = deque([o for o in self.orders if o[LEAVES]])
         self.dead = 0
 
     def live(self) -> list[Order]:
-        return [o for o in self.orders if o.leaves]
+        return [o for o in self.orders if o[LEAVES]]

@@ -1,7 +1,7 @@
 """The match loop: an incoming (taker) order against the opposite side, in price-then-time priority.
 
-Written as one flat function with everything bound to locals: it is the hot path of the engine. Fills
-always happen at the maker's price. Holds are settled per fill (see docs/engine.md, "Hold accounting").
+One flat function with everything bound to locals: it is the hot path of the engine. Fills always
+happen at the maker's price. Holds are settled per fill (docs/engine.md, "Hold accounting").
 """
 
 from __future__ import annotations
@@ -10,17 +10,16 @@ from typing import TYPE_CHECKING
 
 from engine.events import Canceled, Trade
 from engine.fastevents import CanceledT, TradeT
-from engine.order import Order
-from engine.types import CancelReason, OrderStatus, Side, StpMode, TimeInForce
+from engine.order import ACCT, HOLD, LEAVES, OID, PRICE, QTY, SIDE, TERMS, Order
+from engine.types import CancelReason, OrderStatus, Side, StpMode
 
 if TYPE_CHECKING:
     from engine.book import OrderBook
 
 BUY = Side.BUY
+SELL = Side.SELL
 FILLED = OrderStatus.FILLED
 PARTIAL = OrderStatus.PARTIALLY_FILLED
-CANCELED = OrderStatus.CANCELED
-GTC = TimeInForce.GTC
 STP_NONE = StpMode.NONE
 STP_INCOMING = StpMode.CANCEL_INCOMING
 STP_RESTING = StpMode.CANCEL_RESTING
@@ -33,36 +32,35 @@ R_ST_BOTH = CancelReason.SELF_TRADE_BOTH
 
 
 def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -> CancelReason | None:
-    """Trade `o` while the opposite best price is within `limit` (None: any price).
+    """Trade taker `o` while the opposite best price is within `limit` (None: any price).
 
-    Mutates `o` (leaves, filled, hold, status) and the book, appends events. Returns why matching stopped
-    early and the rest must be canceled (band, budget, self-trade), or None if it simply ran out of
-    quantity or of acceptable liquidity.
+    Mutates `o` (leaves, hold) and the book, appends events. Returns why matching stopped early so the
+    rest must be canceled (band, budget, self-trade), or None if it ran out of quantity or of
+    acceptable liquidity.
     """
-    is_buy = o.side is BUY
+    is_buy = o[SIDE] is BUY
     if is_buy:
-        levels, prices, changed, idx = book.asks, book.ask_prices, book.changed_asks, 0
+        levels, prices, changed, idx, best = book.asks, book.ask_prices, book.changed_asks, 0, book.best_ask
     else:
-        levels, prices, changed, idx = book.bids, book.bid_prices, book.changed_bids, -1
+        levels, prices, changed, idx, best = book.bids, book.bid_prices, book.changed_bids, -1, book.best_bid
     orders = book.orders
+    expirable = book.expirable
     sym = book.symbol
     seq = book.seq
     append = events.append
-    tid = o.order_id
-    tacct = o.account
-    stp = o.stp
+    tid = o[OID]
+    tacct = o[ACCT]
+    stp = o[TERMS].stp
     stp_on = stp is not STP_NONE
-    leaves = o.leaves
-    filled = o.filled
-    hold = o.hold
-    tprice = o.price  # None: market (or fired stop), priced by `limit` only
+    leaves = o[LEAVES]
+    hold = o[HOLD]
+    tprice = o[PRICE]  # None: market (or fired stop), bounded by `limit` only
     budget = is_buy and hold is not None and tprice is None
-    aggressor = o.side
+    aggressor = o[SIDE]
     reason = None
     last = None
 
-    while leaves and prices:
-        best = prices[idx]
+    while leaves and best is not None:
         if limit is not None and (best > limit if is_buy else best < limit):
             if tprice is None:
                 reason = R_BAND  # a market order stopped by price protection, not by an empty book
@@ -72,12 +70,12 @@ def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -
         lqty = level.qty
         while q:
             m = q[0]
-            ml = m.leaves
+            ml = m[LEAVES]
             if not ml:  # lazily deleted (canceled / replaced) entry
                 q.popleft()
                 level.dead -= 1
                 continue
-            if stp_on and m.account == tacct:
+            if stp_on and m[ACCT] == tacct:
                 if stp is STP_INCOMING:
                     reason = R_ST_INCOMING
                     break
@@ -85,27 +83,18 @@ def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -
                 q.popleft()
                 level.count -= 1
                 lqty -= ml
-                del orders[m.order_id]
-                if m.tif is not GTC:
-                    book.expirable.pop(m.order_id, None)
-                mh = m.hold
-                m.leaves = 0
-                m.hold = 0 if mh is not None else None
-                m.status = CANCELED
+                mid = m[OID]
+                del orders[mid]
+                if expirable:
+                    expirable.pop(mid, None)
+                mh = m[HOLD] or 0
+                m[LEAVES] = 0
+                if m[HOLD] is not None:
+                    m[HOLD] = 0
                 seq += 1
-                ev = CanceledT(
-                    seq,
-                    sym,
-                    m.order_id,
-                    m.account,
-                    m.side,
-                    r,
-                    ml,
-                    m.filled,
-                    mh or 0 if not is_buy else 0,
-                    mh or 0 if is_buy else 0,
-                    ts,
-                )
+                # the maker is on the other side: a sell maker releases shares, a buy maker cash
+                ev = CanceledT(seq, sym, mid, m[ACCT], m[SIDE], r, ml, m[QTY] - ml,
+                               0 if is_buy else mh, mh if is_buy else 0, ts)  # fmt: skip
                 ev.__class__ = Canceled
                 append(ev)
                 if stp is STP_BOTH:
@@ -121,13 +110,11 @@ def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -
                         reason = R_BUDGET
                         break
             leaves -= n
-            filled += n
             ml -= n
-            m.leaves = ml
-            m.filled += n
+            m[LEAVES] = ml
             lqty -= n
             bre = sre = 0
-            mh = m.hold
+            mh = m[HOLD]
             if is_buy:
                 if hold is not None:
                     hold -= best * n
@@ -142,7 +129,7 @@ def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -
                     if not ml:
                         sre = mh
                         mh = 0
-                    m.hold = mh
+                    m[HOLD] = mh
             else:
                 if hold is not None:
                     hold -= n
@@ -157,35 +144,19 @@ def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -
                     else:
                         bre = mh - best * ml
                         mh -= bre
-                    m.hold = mh
+                    m[HOLD] = mh
             if ml:
-                mstatus = m.status = PARTIAL
+                mstatus = PARTIAL
             else:
-                mstatus = m.status = FILLED
+                mstatus = FILLED
                 q.popleft()
                 level.count -= 1
-                del orders[m.order_id]
-                if m.tif is not GTC:
-                    book.expirable.pop(m.order_id, None)
+                del orders[m[OID]]
+                if expirable:
+                    expirable.pop(m[OID], None)
             seq += 1
-            ev = TradeT(
-                seq,
-                sym,
-                best,
-                n,
-                aggressor,
-                m.order_id,
-                tid,
-                m.account,
-                tacct,
-                bre,
-                mstatus,
-                PARTIAL if leaves else FILLED,
-                ml,
-                leaves,
-                ts,
-                sre,
-            )
+            ev = TradeT(seq, sym, best, n, aggressor, m[OID], tid, m[ACCT], tacct, bre, mstatus,
+                        PARTIAL if leaves else FILLED, ml, leaves, ts, sre)  # fmt: skip
             ev.__class__ = Trade
             append(ev)
             last = best
@@ -196,23 +167,25 @@ def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -
         if not level.count:
             del levels[best]
             prices.remove(best)
+            best = prices[idx] if levels else None
         if reason is not None:
             break
 
+    if is_buy:
+        book.best_ask = best
+    else:
+        book.best_bid = best
     book.seq = seq
     if last is not None:
         book.last_price = last
-    o.leaves = leaves
-    o.filled = filled
-    o.hold = hold
-    if filled:
-        o.status = PARTIAL if leaves else FILLED
+    o[LEAVES] = leaves
+    o[HOLD] = hold
     return reason
 
 
 def fillable(book: OrderBook, o: Order, limit: int | None) -> bool:
     """FOK check: could `o` fill completely right now (price, STP and budget respected)? Read-only."""
-    is_buy = o.side is BUY
+    is_buy = o[SIDE] is BUY
     if is_buy:
         levels = book.asks
         walk = book.ask_prices.irange(maximum=limit) if limit is not None else iter(book.ask_prices)
@@ -223,20 +196,20 @@ def fillable(book: OrderBook, o: Order, limit: int | None) -> bool:
             if limit is not None
             else reversed(book.bid_prices)
         )
-    need = o.leaves
-    acct = o.account
-    stp = o.stp
+    need = o[LEAVES]
+    acct = o[ACCT]
+    stp = o[TERMS].stp
     stp_on = stp is not STP_NONE
-    budget = o.hold if (is_buy and o.hold is not None and o.price is None) else None
+    budget = o[HOLD] if (is_buy and o[HOLD] is not None and o[PRICE] is None) else None
     for price in walk:
         for m in levels[price].orders:
-            ml = m.leaves
+            ml = m[LEAVES]
             if not ml:
                 continue
-            if stp_on and m.account == acct:
+            if stp_on and m[ACCT] == acct:
                 if stp is STP_RESTING:
                     continue  # it would be canceled, providing nothing
-                return False  # incoming (or both) would be canceled here
+                return False  # the incoming order (or both) would be canceled here
             n = ml if ml < need else need
             if budget is not None:
                 afford = budget // price

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.order import RestingOrder
+from engine.order import RestingOrder, describe
 
 if TYPE_CHECKING:
     from engine.book import OrderBook
@@ -51,18 +51,10 @@ def state_lines(book: OrderBook):
         for price in prices:
             level = levels[price]
             yield f"L {side} {price} {level.qty} {level.count}"
-            for o in level.orders:
-                if o.leaves:
-                    yield _order_line(o)
+            for o in level.live():
+                yield describe(o)
     for o in book.stops:
-        yield "S " + _order_line(o)
-
-
-def _order_line(o) -> str:
-    return (
-        f"{o.order_id} {o.account} {o.side} {o.type} {o.tif} {o.price} {o.stop_price} {o.qty} {o.filled} "
-        f"{o.leaves} {o.hold} {o.seq} {o.expire_at} {o.stp} {int(o.post_only)} {o.status}"
-    )
+        yield "S " + describe(o)
 
 
 def state_hash(book: OrderBook) -> str:

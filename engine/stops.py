@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from sortedcontainers import SortedList
 
-from engine.order import Order
+from engine.order import OID, SEQ, SIDE, STOP, Order
 from engine.types import Side
 
 
@@ -27,12 +27,12 @@ class StopBook:
         return order_id in self.by_id
 
     def add(self, o: Order) -> None:
-        (self.buys if o.side is Side.BUY else self.sells).add((o.stop_price, o.seq, o.order_id))
-        self.by_id[o.order_id] = o
+        (self.buys if o[SIDE] is Side.BUY else self.sells).add((o[STOP], o[SEQ], o[OID]))
+        self.by_id[o[OID]] = o
 
     def remove(self, o: Order) -> None:
-        (self.buys if o.side is Side.BUY else self.sells).remove((o.stop_price, o.seq, o.order_id))
-        del self.by_id[o.order_id]
+        (self.buys if o[SIDE] is Side.BUY else self.sells).remove((o[STOP], o[SEQ], o[OID]))
+        del self.by_id[o[OID]]
 
     def next_fired(self, last: int) -> Order | None:
         """The fired stop with the lowest seq (the earliest priority), or None."""
