@@ -1,0 +1,110 @@
+"""Real concurrency on PostgreSQL: 100 orders at once on one account never overspend or oversell, and
+concurrent duplicates of one client_order_id make exactly one order."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from api_harness import Harness, harness
+from sqlalchemy import func, select
+
+from schema.models import Account, LedgerEntry, Order, Position
+
+
+@pytest.fixture
+def pg_ex(pg_url: str) -> Any:
+    with harness(pg_url) as h:
+        yield h
+
+
+def _all_at_once(n: int, fn: Callable[[int], Any]) -> list[Any]:
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> Any:
+        barrier.wait()
+        return fn(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+def _ledger_matches_balances(ex: Harness, account_id: int) -> None:
+    with ex.session_factory() as s:
+        acct = s.get(Account, account_id)
+        sums = s.execute(
+            select(func.sum(LedgerEntry.cash_available_delta), func.sum(LedgerEntry.cash_held_delta)).where(
+                LedgerEntry.account_id == account_id
+            )
+        ).one()
+        assert (acct.cash_available, acct.cash_held) == tuple(sums)
+
+
+def test_100_concurrent_buys_never_overspend_cash(pg_ex: Harness) -> None:
+    ex = pg_ex
+    user = ex.register()
+    body = {
+        "symbol": "AAPL",
+        "side": "buy",
+        "type": "limit",
+        "time_in_force": "gtc",
+        "qty": "10",
+        "limit_price": "230.00",
+    }
+    results = _all_at_once(100, lambda i: ex.post_order(user, **body))
+    codes = Counter(r.status_code for r in results)
+    assert codes == {201: 43, 422: 57}, codes  # 43 * 2300.00 = 98900.00 <= 100000.00 < 44 * 2300.00
+    assert {r.json()["code"] for r in results if r.status_code == 422} == {"INSUFFICIENT_FUNDS"}
+    acct = ex.account(user)
+    assert (acct["cash_available"], acct["cash_held"]) == ("1100.00", "98900.00")
+    with ex.session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Order)) == 43
+        assert s.scalar(select(func.sum(Order.hold_cash))) == 98_900_00
+    _ledger_matches_balances(ex, user.account_id)
+
+
+def test_100_concurrent_sells_never_oversell_shares(pg_ex: Harness) -> None:
+    ex = pg_ex
+    user = ex.register()
+    ex.grant_shares(user, "MSFT", 50, 40000)
+    body = {
+        "symbol": "MSFT",
+        "side": "sell",
+        "type": "limit",
+        "time_in_force": "gtc",
+        "qty": "3",
+        "limit_price": "420.00",
+    }
+    results = _all_at_once(100, lambda i: ex.post_order(user, **body))
+    assert Counter(r.status_code for r in results) == {201: 16, 422: 84}
+    with ex.session_factory() as s:
+        pos = s.get(Position, (user.account_id, "MSFT"))
+        assert (pos.qty, pos.held_qty) == (50, 48)
+        held = s.scalar(
+            select(func.sum(LedgerEntry.held_qty_delta)).where(LedgerEntry.account_id == user.account_id)
+        )
+        assert held == 48
+
+
+def test_concurrent_duplicates_make_exactly_one_order(pg_ex: Harness) -> None:
+    ex = pg_ex
+    user = ex.register()
+    body = {
+        "symbol": "AAPL",
+        "side": "buy",
+        "type": "limit",
+        "time_in_force": "gtc",
+        "qty": "1",
+        "limit_price": "230.00",
+        "client_order_id": "same-one",
+    }
+    results = _all_at_once(30, lambda i: ex.post_order(user, **body))
+    assert sorted(Counter(r.status_code for r in results).items()) == [(200, 29), (201, 1)]
+    assert len({r.json()["id"] for r in results}) == 1
+    assert ex.account(user)["cash_held"] == "230.00"
+    assert len(ex.bus.read("AAPL", "0-0", 100, 0)) == 1
+    _ledger_matches_balances(ex, user.account_id)

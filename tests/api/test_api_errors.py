@@ -1,0 +1,118 @@
+"""One error body everywhere, never a 500, and nothing written on a refusal (fuzzed with hypothesis)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from api_harness import Harness, harness
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.exc import OperationalError
+
+FIELDS = [
+    "symbol",
+    "side",
+    "type",
+    "time_in_force",
+    "qty",
+    "limit_price",
+    "stop_price",
+    "expire_at",
+    "client_order_id",
+    "post_only",
+    "stp",
+]
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.none()),
+)
+plausible = {
+    "symbol": st.sampled_from(["AAPL", "aapl", "MSFT", "ZZZZ", "", "A" * 20]),
+    "side": st.sampled_from(["buy", "sell", "BUY", "x"]),
+    "type": st.sampled_from(["limit", "market", "stop", "stop_limit", "iceberg"]),
+    "time_in_force": st.sampled_from(["day", "gtc", "gtd", "ioc", "fok", "opg"]),
+    "qty": st.one_of(
+        st.sampled_from(["1", "10", "0", "-1", "1.5", "1e9", "99999999999999999999"]), st.integers(-5, 10**20)
+    ),
+    "limit_price": st.sampled_from(["230.00", "229.87", "0.01", "230.001", "1000", "-1", "abc", "NaN"]),
+    "stop_price": st.sampled_from(["220.00", "0", "1.1"]),
+    "expire_at": st.sampled_from(
+        ["2099-01-01T00:00:00Z", "2000-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00", "not a date", "0"]
+    ),
+    "client_order_id": st.one_of(st.text(max_size=70), st.sampled_from(["dup", "dup2"])),
+    "post_only": st.one_of(st.booleans(), st.just("true")),
+    "stp": st.sampled_from(["none", "cancel_both", "bogus"]),
+}
+body_strategy = st.fixed_dictionaries({}, optional={f: st.one_of(plausible[f], junk) for f in FIELDS})
+
+
+def test_fuzzed_order_bodies_never_500_and_refusals_write_nothing(sqlite_url: str) -> None:
+    with harness(sqlite_url) as ex:
+        user = ex.register()
+        ex.grant_shares(user, "AAPL", 50, 20000)
+
+        @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(body=body_strategy)
+        def check(body: dict[str, Any]) -> None:
+            before = ex.snapshot()
+            r = ex.post_order(user, **body)
+            assert r.status_code != 500, (body, r.text)
+            if r.status_code >= 400:
+                doc = r.json()
+                assert set(doc) == {"code", "message"} and isinstance(doc["message"], str), doc
+                assert ex.snapshot() == before, body
+            else:
+                assert r.status_code in (200, 201)
+
+        check()
+
+
+def test_malformed_json_and_non_object_bodies(ex: Harness) -> None:
+    u = ex.register()
+    h = u.headers | {"Content-Type": "application/json"}
+    r = ex.client.post("/api/v1/orders", content=b'{"symbol": "AAPL",', headers=h)
+    assert (r.status_code, r.json()["code"]) == (400, "MALFORMED_JSON")
+    for content in (b"[]", b'"x"', b"null", b"1" * 5000, b""):
+        r = ex.client.post("/api/v1/orders", content=content, headers=h)
+        assert r.status_code in (400, 422), (content[:10], r.text)
+        assert set(r.json()) == {"code", "message"}
+    r = ex.client.post(
+        "/api/v1/auth/login", content=b"\xff\xfe", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code in (400, 422) and set(r.json()) == {"code", "message"}
+
+
+def test_unknown_routes_and_methods_use_the_error_body(ex: Harness) -> None:
+    r = ex.client.get("/api/v1/nope")
+    assert (r.status_code, r.json()["code"]) == (404, "NOT_FOUND")
+    r = ex.client.put("/api/v1/orders")
+    assert (r.status_code, r.json()["code"]) == (405, "METHOD_NOT_ALLOWED")
+    r = ex.client.get("/api/v1/orders/abc", headers=ex.register().headers)
+    assert (r.status_code, r.json()["code"]) == (422, "VALIDATION_ERROR")
+    r = ex.client.get(f"/api/v1/orders/{2**70}", headers=ex.register().headers)
+    assert (r.status_code, r.json()["code"]) == (422, "VALIDATION_ERROR")
+
+
+def test_database_down_is_503(ex: Harness) -> None:
+    u = ex.register()
+
+    class Down:
+        def __call__(self) -> Any:
+            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    ex.services.session_factory = Down()  # type: ignore[assignment]
+    r = ex.client.get("/api/v1/account", headers=u.headers)
+    assert (r.status_code, r.json()["code"]) == (503, "SERVICE_UNAVAILABLE")
+
+
+def test_openapi_docs_are_served(ex: Harness) -> None:
+    assert ex.client.get("/docs").status_code == 200
+    paths = ex.client.get("/openapi.json").json()["paths"]
+    assert "/api/v1/orders" in paths and "/api/v1/markets/{symbol}/depth" in paths
+    assert json.dumps(paths)
