@@ -229,7 +229,7 @@ def plan(session: Session, now: datetime, calendar: MarketCalendar, horizon: tim
     )
     for symbol, expire_at in rows:
         at_ms = _ms(expire_at)
-        specs.append(JobSpec(f"expire:{symbol}:{at_ms}", _aware(expire_at), expire_orders, (symbol, at_ms)))
+        specs.append(JobSpec(f"expire-{symbol}-{at_ms}", _aware(expire_at), expire_orders, (symbol, at_ms)))
     closes: list[datetime] = []
     last = last_close_at_or_before(now, calendar)
     if (
@@ -250,7 +250,7 @@ def plan(session: Session, now: datetime, calendar: MarketCalendar, horizon: tim
         closes.append(upcoming)
     for close in closes:
         day = _session_day(close, calendar)
-        specs.append(JobSpec(f"eod:{day.isoformat()}", close + EOD_DELAY, end_of_day, (day.isoformat(),)))
+        specs.append(JobSpec(f"eod-{day.isoformat()}", close + EOD_DELAY, end_of_day, (day.isoformat(),)))
     return specs
 
 
@@ -263,7 +263,7 @@ def rq_queue(redis_client: Any) -> Any:
     return Queue(QUEUE_NAME, connection=redis_client)
 
 
-def schedule_rq(queue: Any, specs: list[JobSpec]) -> int:
+def schedule_rq(queue: Any, specs: list[JobSpec], retry_intervals: list[int] = RETRY_INTERVALS) -> int:
     """enqueue_at each spec under its deterministic id with retries; an id rq already knows is skipped.
     Returns how many were newly scheduled."""
     from rq import Retry
@@ -280,7 +280,7 @@ def schedule_rq(queue: Any, specs: list[JobSpec]) -> int:
                 spec.func,
                 *spec.args,
                 job_id=spec.id,
-                retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+                retry=Retry(max=len(retry_intervals), interval=retry_intervals),
                 result_ttl=7 * 86400,  # keep finished ids a week: they are the "already done" marks
                 failure_ttl=30 * 86400,
                 unique=True,

@@ -39,12 +39,12 @@ def test_day_orders_expire_at_the_close_and_gtd_at_their_time_with_holds_release
     # Nothing is due yet but the catch-up of Monday's missed end of day; both expiries (none for the GTC)
     # and tonight's end of day are planned.
     assert scheduler.tick() == 1
-    assert scheduler.records["eod:2025-06-02"].status == "finished"
+    assert scheduler.records["eod-2025-06-02"].status == "finished"
     planned = {s["id"] for s in scheduler.status()["scheduled"]}
-    assert "eod:2025-06-03" in planned
-    assert {j for j in planned if j.startswith("expire:")} == {
-        f"expire:AAPL:{int(gtd_at.timestamp() * 1000)}",
-        f"expire:AAPL:{int(close.timestamp() * 1000)}",
+    assert "eod-2025-06-03" in planned
+    assert {j for j in planned if j.startswith("expire-")} == {
+        f"expire-AAPL-{int(gtd_at.timestamp() * 1000)}",
+        f"expire-AAPL-{int(close.timestamp() * 1000)}",
     }
 
     market.clock.now = gtd_at - timedelta(seconds=1)
