@@ -10,6 +10,7 @@ import type { PortfolioHistory } from '../types';
 import { chartTheme } from './chart';
 
 const PERIODS = ['1D', '1W', '1M', 'all'] as const;
+const moneyAxis = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', maximumFractionDigits: 0 });
 type Period = (typeof PERIODS)[number];
 
 export function equityChart(): HTMLElement & { load: () => Promise<void> } {
@@ -47,7 +48,7 @@ export function equityChart(): HTMLElement & { load: () => Promise<void> } {
       topColor: 'rgba(240,185,11,0.28)',
       bottomColor: 'rgba(240,185,11,0.02)',
       lineWidth: 2,
-      priceFormat: { type: 'price', precision: 2, minMove: 0.01 },
+      priceFormat: { type: 'custom', minMove: 0.01, formatter: (v: number) => moneyAxis.format(v) },
     });
   }
 
@@ -105,45 +106,54 @@ export function equityChart(): HTMLElement & { load: () => Promise<void> } {
   return Object.assign(root, { load });
 }
 
-const MONEY_KEYS = /(_pl|pnl|profit|loss|change|avg_win|avg_loss|equity|value|cash|turnover)$/;
-const RATIO_KEYS = /(rate|drawdown|pct|plpc|return)/;
+// Units as in schema/analytics.py: money in decimal strings, ratios as fractions (0.0123 = 1.23 %).
+const pctPlain = new Intl.NumberFormat('en-US', { style: 'percent', minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const pctAbs = (n: number) => pctPlain.format(Math.abs(n));
+const SIGNED_MONEY = new Set(['realized_pl', 'unrealized_pl', 'day_change', 'avg_win', 'avg_loss']);
+const MONEY = new Set(['max_drawdown_amount', 'traded_notional', 'equity', 'cash', 'starting_cash']);
+const PERCENT = new Set(['win_rate', 'max_drawdown', 'day_change_pct', 'return_pct']);
+const COUNTS = new Set(['round_trips', 'wins', 'losses']);
+
+const LABELS: Record<string, string> = {
+  realized_pl: 'Realized P&L',
+  unrealized_pl: 'Unrealized P&L',
+  day_change: "Day's change",
+  day_change_pct: "Day's change %",
+  win_rate: 'Win rate',
+  avg_win: 'Average win',
+  avg_loss: 'Average loss',
+  max_drawdown: 'Max drawdown',
+  max_drawdown_amount: 'Max drawdown $',
+  sharpe: 'Sharpe ratio',
+  turnover: 'Turnover',
+  traded_notional: 'Traded notional',
+  round_trips: 'Round trips',
+};
 
 function label(key: string): string {
-  const special: Record<string, string> = {
-    realized_pl: 'Realized P&L',
-    unrealized_pl: 'Unrealized P&L',
-    day_change: "Day's change",
-    win_rate: 'Win rate',
-    avg_win: 'Average win',
-    avg_loss: 'Average loss',
-    max_drawdown: 'Max drawdown',
-    sharpe: 'Sharpe ratio',
-    turnover: 'Turnover',
-    round_trips: 'Round trips',
-  };
-  return special[key] ?? key.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
+  return LABELS[key] ?? key.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
 }
 
-/** Format one stat by its name: money for P&L-like keys, % for rates, plain numbers otherwise. */
+/** Format one stat by its name; unknown keys are guessed from their suffix. */
 export function formatStat(key: string, value: unknown): { text: string; cls: string } {
   if (value == null) return { text: '—', cls: '' };
   if (typeof value === 'boolean') return { text: value ? 'yes' : 'no', cls: '' };
   if (typeof value === 'object') {
-    const parts = Object.entries(value as Record<string, unknown>).map(([k, v]) => `${formatStat(k, v).text}`);
+    const parts = Object.entries(value as Record<string, unknown>).map(([k, v]) => formatStat(k, v).text);
     return { text: parts.join(' · '), cls: '' };
   }
   const n = num(value as string);
   if (n == null) return { text: String(value), cls: '' };
-  if (RATIO_KEYS.test(key)) {
-    // Ratios come as fractions (0.25 = 25 %); larger magnitudes are taken as percent points.
-    return { text: pctRatio(Math.abs(n) <= 1 ? n : n / 100), cls: key.includes('drawdown') ? (n ? 'down' : '') : signClass(n) };
+  if (SIGNED_MONEY.has(key) || (!MONEY.has(key) && /(_pl|_pnl)$/.test(key))) return { text: signedMoney(n), cls: signClass(n) };
+  if (MONEY.has(key) || /(_amount|_value|_notional|_cash)$/.test(key)) return { text: money(key.includes('drawdown') ? Math.abs(n) : n), cls: key.includes('drawdown') && n ? 'down' : '' };
+  if (PERCENT.has(key) || /(_pct|_rate|_plpc)$/.test(key)) {
+    if (key.includes('drawdown')) return { text: pctAbs(n), cls: n ? 'down' : '' };
+    if (key === 'win_rate') return { text: pctAbs(n), cls: '' };
+    return { text: pctRatio(n), cls: signClass(n) };
   }
-  if (key === 'sharpe' || key.includes('ratio')) return { text: n.toFixed(2), cls: signClass(n) };
-  if (key === 'round_trips' || key.endsWith('count') || key.startsWith('num_')) return { text: String(Math.round(n)), cls: '' };
-  if (MONEY_KEYS.test(key)) {
-    const signed = /(_pl|change|avg_win|avg_loss)$/.test(key);
-    return { text: signed ? signedMoney(n) : money(n), cls: signed ? signClass(n) : '' };
-  }
+  if (COUNTS.has(key)) return { text: String(Math.round(n)), cls: '' };
+  if (key === 'turnover') return { text: `${n.toFixed(2)}×`, cls: '' };
+  if (key === 'sharpe') return { text: n.toFixed(2), cls: signClass(n) };
   return { text: new Intl.NumberFormat('en-US', { maximumFractionDigits: 4 }).format(n), cls: '' };
 }
 

@@ -1,5 +1,6 @@
 // Register / log in. Tokens go to localStorage (session.ts); refresh happens in api.ts.
 import { api, errorMessage } from '../api';
+import { bus } from '../bus';
 import { h } from '../dom';
 import { session } from '../session';
 import type { AuthTokens } from '../types';
@@ -77,6 +78,8 @@ export function authPanel(): HTMLElement {
     }
   }
 
+  // After a logout the panel offers a log-in again.
+  bus.on('session', ({ loggedIn }) => !loggedIn && setMode('login'));
   render();
   return root;
 }

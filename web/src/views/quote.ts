@@ -38,7 +38,7 @@ export function quoteHeader(): HTMLElement {
         stat('Low', price(m.low, dec)),
         stat('Volume', compact(m.volume)),
         stat('Band', m.band_low != null && m.band_high != null ? `${price(m.band_low, dec)}–${price(m.band_high, dec)}` : '—'),
-        stat('Tick / lot', `${m.tick} / ${m.lot}`),
+        stat('Tick / lot', `${price(m.tick, dec)} / ${m.lot}`),
       ),
     );
   }

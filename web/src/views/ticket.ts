@@ -14,12 +14,12 @@ const TYPES: [OrderType, string][] = [
   ['stop', 'Stop'],
   ['stop_limit', 'Stop limit'],
 ];
-const TIFS: [TimeInForce, string][] = [
-  ['day', 'Day'],
-  ['gtc', 'Good till canceled'],
-  ['gtd', 'Good till date'],
-  ['ioc', 'Immediate or cancel'],
-  ['fok', 'Fill or kill'],
+const TIFS: [TimeInForce, string, string][] = [
+  ['day', 'Day', 'Expires at the close'],
+  ['gtc', 'GTC', 'Good till canceled'],
+  ['gtd', 'GTD', 'Good till a date and time'],
+  ['ioc', 'IOC', 'Immediate or cancel: fill what you can now, cancel the rest'],
+  ['fok', 'FOK', 'Fill or kill: fill all now or nothing'],
 ];
 
 export interface TicketInput {
@@ -100,7 +100,7 @@ export function orderTicket(): HTMLElement {
   const buyBtn = h('button', { type: 'button', class: 'side-btn buy', testid: 'ticket-side-buy', onclick: () => setSide('buy') }, 'Buy');
   const sellBtn = h('button', { type: 'button', class: 'side-btn sell', testid: 'ticket-side-sell', onclick: () => setSide('sell') }, 'Sell');
   const typeSel = h('select', { testid: 'ticket-type', id: 'ticket-type' }, TYPES.map(([v, l]) => h('option', { value: v }, l)));
-  const tifSel = h('select', { testid: 'ticket-tif', id: 'ticket-tif' }, TIFS.map(([v, l]) => h('option', { value: v }, l)));
+  const tifSel = h('select', { testid: 'ticket-tif', id: 'ticket-tif' }, TIFS.map(([v, l, title]) => h('option', { value: v, title }, `${l}`)));
   const qtyIn = h('input', { testid: 'ticket-qty', id: 'ticket-qty', inputmode: 'decimal', autocomplete: 'off', placeholder: '0' });
   const priceIn = h('input', { testid: 'ticket-price', id: 'ticket-price', inputmode: 'decimal', autocomplete: 'off', placeholder: '0.00' });
   const stopIn = h('input', { testid: 'ticket-stop', id: 'ticket-stop', inputmode: 'decimal', autocomplete: 'off', placeholder: '0.00' });
@@ -189,7 +189,11 @@ export function orderTicket(): HTMLElement {
     expireField.hidden = input.tif !== 'gtd';
     qtyHint.textContent = m ? `lot ${m.lot}${m.min_qty && m.min_qty !== m.lot ? `, min ${m.min_qty}` : ''}` : '';
     priceHint.textContent = m ? `tick ${m.tick}` : '';
-    if (m?.band_low && m?.band_high) priceHint.textContent += ` · band ${m.band_low}–${m.band_high}`;
+    if (m?.band_low && m?.band_high) {
+      const dec = decimalsOf(m.tick);
+      priceHint.textContent += ` · band ${price(m.band_low, dec)}–${price(m.band_high, dec)}`;
+    }
+    tifSel.title = TIFS.find(([v]) => v === input.tif)?.[2] ?? '';
 
     const errors = validateTicket(input, m);
     const show = (k: keyof TicketErrors, el: HTMLElement) => {
