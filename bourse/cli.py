@@ -57,16 +57,38 @@ def cmd_api(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=args.workers,
         log_level=args.log_level,
-        ws="websockets",
     )
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from workers import __main__ as workers_main  # type: ignore[attr-defined]
+    from workers.__main__ import main as worker_main
 
-    argv = list(args.worker_args)
-    return int(workers_main.main(argv) or 0)
+    return int(worker_main(list(args.worker_args)) or 0)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """The rq worker for the jobs off the hot path (expiry, end of day), with its planner."""
+    import redis
+
+    from schema.calendar import calendar_from_settings
+    from schema.db import make_engine, make_session_factory
+    from schema.transport import RedisStreamBus
+    from workers.jobs import JobContext, run_rq, use_context
+
+    settings = _settings(args)
+    if settings.redis_url is None:
+        print("bourse jobs needs BOURSE_REDIS_URL (embedded `bourse serve` runs its jobs in-process)")
+        return 2
+    client = redis.Redis.from_url(settings.redis_url)
+    ctx = JobContext(
+        make_session_factory(make_engine(settings.database_url, pool_size=2)),
+        RedisStreamBus(client),
+        calendar_from_settings(settings),
+    )
+    use_context(ctx)
+    run_rq(client, ctx)
+    return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -87,10 +109,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from schema import audit  # type: ignore[attr-defined]
+    from schema.audit import audit_database, format_report
 
-    settings = _settings(args)
-    return int(audit.main(settings.database_url) or 0)
+    violations = audit_database(_settings(args).database_url)
+    print(format_report(violations))
+    return 1 if violations else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("worker_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("jobs", help="run the rq worker for expiry and end-of-day jobs (scaled out)")
+    common(p)
+    p.set_defaults(func=cmd_jobs)
 
     p = sub.add_parser("migrate", help="bring the database to the newest schema")
     common(p)

@@ -48,8 +48,8 @@ class Embedded:
     settings: Settings
     app: socketio.ASGIApp
     services: Services
-    threads: list[threading.Thread] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    running: Any = None  # bourse.embedded_workers.Running once started
 
 
 def build_embedded(settings: Settings, *, agents: bool | None = None) -> Embedded:
@@ -87,17 +87,16 @@ def _matcher_starter(
     def start() -> None:
         from bourse import embedded_workers
 
-        embedded.threads.extend(
-            embedded_workers.start(
-                embedded.settings,
-                factory,
-                bus,
-                marketdata,
-                emitter.emit,
-                embedded.stop,
-                agents=embedded.settings.agents if agents is None else agents,
-            )
+        running = embedded_workers.start(
+            embedded.settings,
+            factory,
+            bus,
+            marketdata,
+            emitter.emit,
+            embedded.stop,
+            agents=embedded.settings.agents if agents is None else agents,
         )
+        embedded.running = running
 
     return start
 
@@ -107,8 +106,12 @@ def _stop(embedded: Embedded) -> None:
     wake = getattr(embedded.services.bus, "wake", None)
     if wake is not None:
         wake()
-    for thread in embedded.threads:
-        thread.join(timeout=5)
+    running = embedded.running
+    if running is not None:
+        for stopper in running.stoppers:
+            stopper()
+        for thread in running.threads:
+            thread.join(timeout=5)
 
 
 def build_scaleout(settings: Settings) -> socketio.ASGIApp:

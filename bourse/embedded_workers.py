@@ -1,17 +1,59 @@
-"""The workers of `bourse serve`, run as threads next to the API (one process, in-process queues)."""
+"""The workers of `bourse serve`, run as threads next to the API (one process, in-process queues):
+the matcher of every symbol (with the reconciler, which re-enqueues orders a restart dropped from the
+in-process queue), the job scheduler (DAY/GTD expiry, end of day) and, unless disabled, the demo agents."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from schema.calendar import calendar_from_settings
 from schema.marketdata import MemoryMarketData
 from schema.settings import Settings
 from schema.transport import InProcessBus
+from workers.agents.config import demo_config
+from workers.agents.runner import AgentRunner, OrderGateway, start_thread
+from workers.jobs import JobContext, use_context
+from workers.matcher import Matcher
+from workers.publisher import CallbackPublisher
+from workers.reconciler import DEFAULT_AGE_S, reconcile, release_stranded_holds
+from workers.runner import RECONCILE_EVERY_S, build_matcher
+from workers.scheduler import InProcessScheduler
 
 log = logging.getLogger("bourse")
+
+
+@dataclass
+class Running:
+    matcher: Matcher
+    threads: list[threading.Thread] = field(default_factory=list)
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+
+def _match_loop(matcher: Matcher, stop: threading.Event) -> None:
+    next_reconcile = 0.0
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= next_reconcile and matcher.books:
+                next_reconcile = now + RECONCILE_EVERY_S
+                try:
+                    owned = sorted(matcher.books)
+                    reconcile(matcher.sessions, matcher.bus, symbols=owned, age_s=DEFAULT_AGE_S)
+                    release_stranded_holds(matcher.sessions, symbols=owned, age_s=DEFAULT_AGE_S)
+                except Exception:
+                    log.exception("reconciler failed")
+            try:
+                matcher.step()
+            except Exception:  # keep matching; the failed symbol was rebuilt or dropped
+                log.exception("matcher step failed")
+                time.sleep(0.5)
+    finally:
+        matcher.close()
 
 
 def start(
@@ -23,11 +65,25 @@ def start(
     stop: threading.Event,
     *,
     agents: bool,
-) -> list[threading.Thread]:
-    """Start the matcher for every symbol (and the demo agents). Returns the started threads."""
-    try:
-        from workers.matcher import Matcher  # noqa: F401
-    except ImportError:
-        log.warning("workers.matcher is not available yet: orders are accepted but not matched")
-        return []
-    raise NotImplementedError("wire the matcher")
+) -> Running:
+    matcher = build_matcher(
+        settings, None, bus=bus, publisher=CallbackPublisher(emit), market_data=marketdata
+    )
+    owned = matcher.start()
+    log.info("matching %s", ", ".join(owned))
+    running = Running(matcher)
+    thread = threading.Thread(target=_match_loop, args=(matcher, stop), name="bourse-matcher", daemon=True)
+    thread.start()
+    running.threads.append(thread)
+
+    ctx = JobContext(session_factory, bus, calendar_from_settings(settings))
+    use_context(ctx)
+    scheduler = InProcessScheduler(ctx)
+    scheduler.start()
+    running.stoppers.append(scheduler.stop)
+
+    if agents and owned:
+        runner = AgentRunner(demo_config(owned), OrderGateway(session_factory, bus))
+        running.threads.append(start_thread(runner, stop))
+        log.info("demo agents trading %s", ", ".join(owned))
+    return running
