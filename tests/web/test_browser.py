@@ -268,6 +268,8 @@ class Trader:
 
     def shot(self, name: str, full_page: bool = True) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        if full_page:  # from the top, or the sticky top bar is drawn mid-page
+            self.page.evaluate("() => window.scrollTo(0, 0)")
         self.page.wait_for_timeout(300)  # let charts paint
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
@@ -411,7 +413,7 @@ def test_two_traders_trade_from_the_page(server: Server, browser: Browser) -> No
             phone.shot("phone-market")
             phone.tab("portfolio")
             phone.t("account-tabs").scroll_into_view_if_needed()
-            phone.shot("phone-portfolio")
+            phone.shot("phone-portfolio", full_page=False)
             assert not phone.errors, phone.errors
         finally:
             phone.close()

@@ -13,6 +13,24 @@ export function isOpen(o: Order): boolean {
   return OPEN.has(o.status);
 }
 
+/** Orders seen in a final state: a late copy (e.g. the POST response after the fill event) cannot revive them. */
+const finalIds = new Set<number>();
+
+/** Merge one order (from an event or a response) into the open-orders list, newest state winning. */
+export function applyOrder(order: Order): void {
+  if (!isOpen(order)) {
+    finalIds.add(order.id);
+    if (state.openOrders.delete(order.id)) notify('orders');
+    return;
+  }
+  if (finalIds.has(order.id)) return;
+  const prev = state.openOrders.get(order.id);
+  if (prev && Date.parse(prev.updated_at) > Date.parse(order.updated_at)) return;
+  if (prev && Number(prev.filled_qty) > Number(order.filled_qty)) return;
+  state.openOrders.set(order.id, order);
+  notify('orders');
+}
+
 function resetAccount(): void {
   state.account = null;
   state.accountLoad = 'idle';
@@ -71,7 +89,7 @@ export async function loadOpenOrders(): Promise<void> {
       if (!cursor) break;
     }
     state.openOrders.clear();
-    for (const o of all) state.openOrders.set(o.id, o);
+    for (const o of all) if (!finalIds.has(o.id)) state.openOrders.set(o.id, o);
     state.ordersLoad = 'ready';
   } catch {
     if (state.ordersLoad !== 'ready') state.ordersLoad = 'error';
@@ -161,9 +179,7 @@ export function initAccountData(): void {
 
   bus.on('order', ({ order }) => {
     if (!order) return;
-    if (isOpen(order)) state.openOrders.set(order.id, order);
-    else state.openOrders.delete(order.id);
-    notify('orders');
+    applyOrder(order);
     refreshMoney();
   });
 

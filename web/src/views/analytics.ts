@@ -38,6 +38,8 @@ export function equityChart(): HTMLElement & { load: () => Promise<void> } {
     overlay.replaceChildren(...(text ? [spinner ? h('span', { class: 'spinner' }) : '', text] : []));
     overlay.hidden = !text;
     root.dataset.state = text ? (spinner ? 'loading' : 'empty') : 'ready';
+    // No axes without data: an empty state is just the message.
+    host.style.visibility = text && !spinner ? 'hidden' : '';
   }
 
   function ensure() {

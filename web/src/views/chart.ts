@@ -130,8 +130,9 @@ export function candleChart(): HTMLElement {
       last = bars[bars.length - 1] ?? null;
       loaded = true;
       setOverlay(bars.length ? '' : 'No trades yet: the chart starts with the first trade');
-      chart!.timeScale().fitContent();
-      if (bars.length > 120) chart!.timeScale().setVisibleLogicalRange({ from: bars.length - 120, to: bars.length + 3 });
+      // Show the latest ~120 bars; a young market keeps normal bar widths with its bars on the right.
+      const shown = 120;
+      chart!.timeScale().setVisibleLogicalRange({ from: bars.length - shown, to: bars.length + 3 });
     } catch (err) {
       if (gen === generation) setOverlay(`Candles unavailable: ${errorMessage(err)}`);
     }

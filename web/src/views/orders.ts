@@ -1,10 +1,10 @@
 // Open orders with Cancel and inline Amend (PATCH /orders/{id}); kept live by `order` events.
 import { api, errorMessage } from '../api';
-import { loadOpenOrders } from '../account-data';
+import { applyOrder, loadOpenOrders } from '../account-data';
 import { decimalsOf, isMultiple, isPositive, parseDec } from '../decimal';
 import { clear, h } from '../dom';
 import { dateTime, price, qty } from '../format';
-import { notify, state, watch } from '../state';
+import { state, watch } from '../state';
 import type { Order } from '../types';
 
 export function openOrders(): HTMLElement {
@@ -44,10 +44,7 @@ export function openOrders(): HTMLElement {
     render();
     try {
       const updated = await api.del<Order>(`/orders/${o.id}`);
-      if (updated && updated.status && !['new', 'partially_filled'].includes(updated.status)) {
-        state.openOrders.delete(o.id);
-        notify('orders');
-      }
+      if (updated && updated.status) applyOrder(updated);
       flash(`Cancel requested for order #${o.id}`);
     } catch (err) {
       flash(errorMessage(err), true);

@@ -1,11 +1,11 @@
 // Order ticket: buy/sell, the four order types, time in force, tick/lot validation and the hold estimate.
 import { api, errorMessage } from '../api';
-import { loadAccount, isOpen } from '../account-data';
+import { applyOrder, loadAccount } from '../account-data';
 import { bus } from '../bus';
 import { cmp, decimalsOf, isMultiple, isPositive, mul, parseDec } from '../decimal';
 import { h } from '../dom';
 import { money, price, qty as fmtQty } from '../format';
-import { notify, selectedMarket, state, watch } from '../state';
+import { selectedMarket, state, watch } from '../state';
 import type { Market, Order, OrderType, Side, TimeInForce } from '../types';
 
 const TYPES: [OrderType, string][] = [
@@ -249,10 +249,7 @@ export function orderTicket(): HTMLElement {
     render();
     try {
       const order = await api.post<Order>('/orders', body);
-      if (isOpen(order) && !state.openOrders.has(order.id)) {
-        state.openOrders.set(order.id, order);
-        notify('orders');
-      }
+      applyOrder(order);
       result.textContent = `Order #${order.id} ${order.side} ${fmtQty(order.qty)} ${order.symbol}${order.limit_price ? ` @ ${price(order.limit_price, decimalsOf(m.tick))}` : ''}: ${order.status.replace('_', ' ')}`;
       result.hidden = false;
       tried = false;
