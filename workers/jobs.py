@@ -302,13 +302,12 @@ def jobs_status(redis_client: Any, limit: int = 20) -> dict[str, Any]:
 
     def describe(job_id: str) -> dict[str, Any]:
         job = Job.fetch(job_id, connection=redis_client)
-        doc: dict[str, Any] = {
-            "id": job_id,
-            "status": str(job.get_status()),
-            "retries_left": job.retries_left,
-        }
-        if job.exc_info:
-            doc["error"] = job.exc_info.strip().splitlines()[-1]
+        status = job.get_status()
+        doc: dict[str, Any] = {"id": job_id, "status": getattr(status, "value", str(status))}
+        doc["retries_left"] = job.retries_left
+        result = job.latest_result()
+        if result is not None and result.exc_string:
+            doc["error"] = result.exc_string.strip().splitlines()[-1]
         return doc
 
     return {
