@@ -433,3 +433,33 @@ def test_two_traders_trade_from_the_page(server: Server, browser: Browser) -> No
 
 def _token(trader: Trader) -> str:
     return trader.page.evaluate("() => localStorage.getItem('bourse.access_token')")
+
+
+def test_expired_access_token_is_refreshed(server: Server, browser: Browser) -> None:
+    """A refused access token (REST 401, Socket.IO refusal) is rotated via /auth/refresh, without a new login."""
+    trader = Trader(browser, server, "refresh")
+    try:
+        trader.register()
+        old_refresh = trader.page.evaluate("() => localStorage.getItem('bourse.refresh_token')")
+        trader.page.evaluate("() => localStorage.setItem('bourse.access_token', 'expired.not-a.jwt')")
+        trader.page.reload()
+        expect(trader.t("cash-available")).to_have_text(money(Decimal("100000")))
+        expect(trader.t("socket-status")).to_have_attribute("data-connected", "true")
+        assert _token(trader) != "expired.not-a.jwt"
+        assert trader.page.evaluate("() => localStorage.getItem('bourse.refresh_token')") != old_refresh
+
+        # The user room was joined with the new token: the order's events reach the page.
+        status, markets = server.api("/markets")
+        market = markets[-1]
+        low = Decimal(market["band_low"])
+        trader.select(market["symbol"])
+        trader.tab("orders")
+        trader.order("buy", 1, f"{low:.2f}")
+        expect(trader.t("ticket-result")).to_be_visible()
+        expect(trader.t("open-order-row")).to_have_count(1)
+        trader.t("cancel-order").click()
+        expect(trader.t("open-orders-empty")).to_be_visible()
+        expect(trader.t("cash-held")).to_have_text(money(Decimal(0)))
+        assert not trader.errors, trader.errors
+    finally:
+        trader.close()
