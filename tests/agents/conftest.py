@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+import pytest
+from agents_kit import Market, make_market
+
+
+@pytest.fixture
+def market(pg_url: str) -> Market:
+    return make_market(pg_url)
