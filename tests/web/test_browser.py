@@ -145,17 +145,28 @@ def _serve_command(port: int) -> list[str]:
 
 @pytest.fixture(scope="session")
 def server(web_bundle: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A quiet market: no agents, so every order and trade on the page is the test's."""
     external = os.environ.get("BOURSE_WEB_TEST_URL")
     if external:
         yield Server(external.rstrip("/"), os.environ.get("BOURSE_WEB_TEST_DB"))
         return
+    yield from _run_server(tmp_path_factory, agents=False)
+
+
+@pytest.fixture(scope="session")
+def live_server(web_bundle: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A busy market: the demo agents quote and trade on every symbol."""
+    yield from _run_server(tmp_path_factory, agents=True)
+
+
+def _run_server(tmp_path_factory: pytest.TempPathFactory, agents: bool):
     tmp = tmp_path_factory.mktemp("bourse-web")
     port = _free_port()
     db_url = f"sqlite:///{tmp / 'bourse.db'}"
     env = {
         **os.environ,
         "BOURSE_DATABASE_URL": db_url,
-        "BOURSE_AGENTS": "false",
+        "BOURSE_AGENTS": "true" if agents else "false",
         "BOURSE_MARKET_HOURS": "always",
         "BOURSE_ENV": "test",
         "BOURSE_HOST": "127.0.0.1",
@@ -188,7 +199,7 @@ def server(web_bundle: Path, tmp_path_factory: pytest.TempPathFactory):
             proc.wait()
         log.close()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(tmp / "server.log", ARTIFACTS / "server.log")
+        shutil.copy(tmp / "server.log", ARTIFACTS / f"server{'-agents' if agents else ''}.log")
 
 
 @pytest.fixture(scope="session")
@@ -460,6 +471,48 @@ def test_expired_access_token_is_refreshed(server: Server, browser: Browser) -> 
         trader.t("cancel-order").click()
         expect(trader.t("open-orders-empty")).to_be_visible()
         expect(trader.t("cash-held")).to_have_text(money(Decimal(0)))
+        assert not trader.errors, trader.errors
+    finally:
+        trader.close()
+
+
+def test_live_book_matches_depth_endpoint(live_server: Server, browser: Browser) -> None:
+    """With agents trading, the ladder (snapshot + deltas, resync on gaps) equals GET /depth at the same seq."""
+    trader = Trader(browser, live_server, "watcher")
+    try:
+        trader.open()
+        status, markets = live_server.api("/markets")
+        symbol = markets[0]["symbol"]
+        trader.select(symbol)
+        book = trader.t("order-book")
+        expect(book).to_have_attribute("data-seq", re.compile(r"\d+"))
+        expect(trader.t("book-bids").get_by_test_id("bid-level").first).to_be_visible(timeout=30_000)
+        read = """() => {
+            const side = (id) => [...document.querySelectorAll(`[data-testid=${id}] button[data-price]`)]
+                .map((b) => [b.dataset.price, b.dataset.qty, Number(b.dataset.orders)]);
+            const seq = document.querySelector('[data-testid=order-book]').dataset.seq;
+            return {seq: Number(seq), bids: side('book-bids'), asks: side('book-asks').reverse()};
+        }"""
+        matched, deadline = 0, time.monotonic() + 60
+        while matched < 5 and time.monotonic() < deadline:
+            before = trader.page.evaluate(read)
+            _, depth = live_server.api(f"/markets/{symbol}/depth?levels=100")
+            after = trader.page.evaluate(read)
+            if before["seq"] == depth["seq"] == after["seq"]:
+                n = len(before["bids"]), len(before["asks"])
+                rest = {
+                    "bids": [[lv["price"], lv["qty"], lv["orders"]] for lv in depth["bids"][: n[0]]],
+                    "asks": [[lv["price"], lv["qty"], lv["orders"]] for lv in depth["asks"][: n[1]]],
+                }
+                assert (before["bids"], before["asks"]) == (rest["bids"], rest["asks"]), f"seq {depth['seq']}"
+                assert n[0] == min(12, len(depth["bids"])) and n[1] == min(12, len(depth["asks"]))
+                matched += 1
+                trader.page.wait_for_timeout(400)
+            else:
+                trader.page.wait_for_timeout(50)
+        assert matched >= 5, f"the page's book and GET /depth never agreed on a sequence number ({matched} checks)"
+        expect(trader.t("tape").get_by_test_id("tape-row").first).to_be_visible()
+        trader.shot("live-market", full_page=False)
         assert not trader.errors, trader.errors
     finally:
         trader.close()

@@ -68,6 +68,8 @@ export function ladder(): HTMLElement {
         type: 'button',
         testid: `${side}-level`,
         'data-price': l.price,
+        'data-qty': l.qty,
+        'data-orders': l.orders,
         title: `Use ${l.price} as the ticket price`,
         onclick: () => bus.emit('pickPrice', { price: l.price, side: side === 'ask' ? 'buy' : 'sell' }),
       },
@@ -125,6 +127,7 @@ export function ladder(): HTMLElement {
       clear(spread, h('span', { class: 'muted' }, asks.length || bids.length ? 'One-sided book' : 'The book is empty'));
     }
     status.textContent = book.synced ? `seq ${book.seq}` : 'resyncing…';
+    root.dataset.seq = book.synced ? String(book.seq) : '';
     status.title = book.synced ? 'Engine sequence of the book shown' : '';
   }
 
