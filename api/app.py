@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, realtime
 from api.deps import Services
-from api.routers import account, auth, markets, orders
+from api.routers import account, auth, markets, orders, portfolio
 from schema.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -47,7 +47,7 @@ def create_fastapi(settings: Settings, services: Services, static_dir: Path | No
     app.state.services = services
     app.state.settings = settings
     errors.install(app)
-    for router in (auth.router, orders.router, account.router, markets.router):
+    for router in (auth.router, orders.router, account.router, markets.router, portfolio.router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)
