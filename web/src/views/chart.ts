@@ -87,6 +87,8 @@ export function candleChart(): HTMLElement {
   function setOverlay(text: string, spinner = false) {
     overlay.replaceChildren(...(text ? [spinner ? h('span', { class: 'spinner' }) : '', text] : []));
     overlay.hidden = !text;
+    // An empty chart is just the message, without bare axes.
+    host.style.visibility = text && !spinner ? 'hidden' : '';
   }
 
   function applyPrecision() {

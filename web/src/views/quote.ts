@@ -26,6 +26,7 @@ export function quoteHeader(): HTMLElement {
         { class: 'quote-main' },
         h('div', { class: 'quote-sym' }, h('strong', { testid: 'quote-symbol' }, m.symbol), h('small', null, m.name ?? '')),
         h('span', { class: `quote-last num ${cls}`, testid: 'quote-last' }, price(m.last, dec)),
+        m.last == null && m.prev_close != null ? h('span', { class: 'muted small' }, `prev close ${price(m.prev_close, dec)}`) : null,
         h('span', { class: `quote-chg num ${cls}` }, m.change != null ? signedMoney(m.change).replace('$', '') : '', ' ', m.change_pct != null ? `(${pctPoints(m.change_pct)})` : ''),
         m.status && m.status !== 'open' && m.status !== 'active' ? h('span', { class: 'badge warn' }, m.status) : null,
       ),

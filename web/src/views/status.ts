@@ -12,7 +12,10 @@ export function statusBadge(): HTMLElement {
   let skew = 0; // server now - local now
   let failures = 0;
 
+  let lastLoad = 0;
+
   async function load() {
+    lastLoad = Date.now();
     try {
       status = await api.get<MarketStatus>('/market/status', { auth: false });
       const serverNow = Date.parse(status.now);
@@ -43,7 +46,7 @@ export function statusBadge(): HTMLElement {
       const left = next - now;
       countdown.textContent = `${status.open ? 'closes in' : 'opens in'} ${duration(left)}`;
       root.title = `${status.open ? 'Closes' : 'Opens'} ${new Date(next).toLocaleString()} (${status.timezone})`;
-      if (left <= 0) void load();
+      if (left <= 0 && Date.now() - lastLoad > 5000) void load(); // the session just opened or closed
     } else {
       countdown.textContent = status.open ? '24/7' : '';
       root.title = status.timezone ? `Timezone ${status.timezone}` : '';

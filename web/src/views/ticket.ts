@@ -210,6 +210,7 @@ export function orderTicket(): HTMLElement {
     stopIn.classList.toggle('invalid', !!errStop.textContent);
 
     const est = estimateHold(input, m);
+    if (errors.qty || (est.kind === 'cash' && needsLimit(input.type) && errors.limitPrice)) est.amount = null;
     if (est.kind === 'shares') {
       estimate.replaceChildren(h('span', null, 'Shares held'), h('b', { class: 'num' }, est.amount ? fmtQty(est.amount) : '—'));
     } else {
