@@ -257,10 +257,10 @@ def plan(session: Session, now: datetime, calendar: MarketCalendar, horizon: tim
 # ------------------------------------------------------------------------------------------------ rq
 
 
-def rq_queue(redis_client: Any) -> Any:
+def rq_queue(redis_client: Any, name: str = QUEUE_NAME) -> Any:
     from rq import Queue
 
-    return Queue(QUEUE_NAME, connection=redis_client)
+    return Queue(name, connection=redis_client)
 
 
 def schedule_rq(queue: Any, specs: list[JobSpec], retry_intervals: list[int] = RETRY_INTERVALS) -> int:
@@ -291,12 +291,12 @@ def schedule_rq(queue: Any, specs: list[JobSpec], retry_intervals: list[int] = R
     return added
 
 
-def jobs_status(redis_client: Any, limit: int = 20) -> dict[str, Any]:
+def jobs_status(redis_client: Any, limit: int = 20, queue_name: str = QUEUE_NAME) -> dict[str, Any]:
     """What `bourse jobs status` prints: scheduled, queued, running, finished and failed jobs."""
     from rq.job import Job
     from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-    queue = rq_queue(redis_client)
+    queue = rq_queue(redis_client, queue_name)
     scheduled = ScheduledJobRegistry(queue=queue)
     failed = FailedJobRegistry(queue=queue)
 
@@ -311,7 +311,7 @@ def jobs_status(redis_client: Any, limit: int = 20) -> dict[str, Any]:
         return doc
 
     return {
-        "queue": QUEUE_NAME,
+        "queue": queue_name,
         "queued": queue.count,
         "scheduled": [
             {"id": i, "at": scheduled.get_scheduled_time(i).isoformat()}

@@ -4,6 +4,7 @@ then visible in `jobs_status`."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -15,6 +16,8 @@ from workers import jobs
 from workers.jobs import JobContext, JobSpec, jobs_status, plan, rq_queue, schedule_rq
 
 NYSE = MarketCalendar()
+# Our own queue name: rq's scheduler lock is per queue, and other test runs may share this Redis.
+QUEUE = f"bourse-jobs-test-{uuid.uuid4().hex[:8]}"
 
 
 def failing_job() -> None:
@@ -23,7 +26,7 @@ def failing_job() -> None:
 
 def test_rq_runs_planned_expiry_and_end_of_day_once(market: Market, redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    queue = rq_queue(client)
+    queue = rq_queue(client, QUEUE)
     jobs.use_context(JobContext(market.sessions, market.bus, NYSE, market.clock))
     try:
         buyer = market.user()
@@ -38,10 +41,10 @@ def test_rq_runs_planned_expiry_and_end_of_day_once(market: Market, redis_url: s
         assert f"expire-AAPL-{int(close.timestamp() * 1000)}" in ids and "eod-2025-06-03" in ids
         assert schedule_rq(queue, specs) == len(specs)
         assert schedule_rq(queue, specs) == 0  # deterministic ids: planning again schedules nothing
-        assert {j["id"] for j in jobs_status(client)["scheduled"]} == ids
+        assert {j["id"] for j in jobs_status(client, queue_name=QUEUE)["scheduled"]} == ids
 
         SimpleWorker([queue], connection=client).work(burst=True, with_scheduler=True)
-        status = jobs_status(client)
+        status = jobs_status(client, queue_name=QUEUE)
         assert status["scheduled"] == [] and status["failed"] == [] and status["finished"] == len(specs)
         matcher.drain()
         assert market.order(day_id).status == "expired"
@@ -56,11 +59,11 @@ def test_rq_runs_planned_expiry_and_end_of_day_once(market: Market, redis_url: s
 
 def test_a_failing_job_is_retried_then_listed_as_failed(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    queue = rq_queue(client)
+    queue = rq_queue(client, QUEUE)
     spec = JobSpec("boom-1", datetime(2025, 1, 1, tzinfo=UTC), failing_job, ())
     assert schedule_rq(queue, [spec], retry_intervals=[0]) == 1
     SimpleWorker([queue], connection=client).work(burst=True, with_scheduler=True)
-    failed = jobs_status(client)["failed"]
+    failed = jobs_status(client, queue_name=QUEUE)["failed"]
     assert failed == [
         {
             "id": "boom-1",
