@@ -81,6 +81,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print("bourse jobs needs BOURSE_REDIS_URL (embedded `bourse serve` runs its jobs in-process)")
         return 2
     client = redis.Redis.from_url(settings.redis_url)
+    if args.action == "status":
+        import json
+
+        from workers.jobs import jobs_status
+
+        print(json.dumps(jobs_status(client), indent=2))
+        return 0
     ctx = JobContext(
         make_session_factory(make_engine(settings.database_url, pool_size=2)),
         RedisStreamBus(client),
@@ -89,6 +96,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     use_context(ctx)
     run_rq(client, ctx)
     return 0
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    from workers.agents.cli import main as agents_main
+
+    return int(agents_main(list(args.agents_args)) or 0)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -149,7 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("jobs", help="run the rq worker for expiry and end-of-day jobs (scaled out)")
     common(p)
+    p.add_argument("action", nargs="?", choices=["run", "status"], default="run",
+                   help="run the worker (default) or list scheduled and failed jobs")  # fmt: skip
     p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser(
+        "agents", help="run liquidity agents: --config FILE | --replay FILE --symbol S --speed 10", add_help=False
+    )
+    p.add_argument("agents_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_agents)
 
     p = sub.add_parser("migrate", help="bring the database to the newest schema")
     common(p)
