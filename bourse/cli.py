@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_jobs)
 
     p = sub.add_parser(
-        "agents", help="run liquidity agents: --config FILE | --replay FILE --symbol S --speed 10", add_help=False
+        "agents", help="run agents: --config FILE | --replay FILE --symbol S --speed 10", add_help=False
     )
     p.add_argument("agents_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_agents)
