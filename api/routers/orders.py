@@ -14,7 +14,7 @@ from api.errors import ApiError, status_of
 from api.models import OrderRequest, ReplaceRequest
 from api.security import Principal
 from engine.commands import Cancel, MassCancel
-from engine.types import OrderStatus, TimeInForce
+from engine.types import OrderStatus, OrderType, TimeInForce
 from schema import intake
 from schema.calendar import Admission, admission, day_order_expiry
 from schema.intake import FINAL_STATUSES, OPEN_STATUSES, IntakeError, OrderSpec, Rules
@@ -78,7 +78,10 @@ def place_order(
         symbol=rules.symbol,
         side=body.side,
         type=body.type,
-        tif=body.time_in_force,
+        # A market order never rests, so DAY means IOC (as brokers treat it); the engine only takes ioc|fok.
+        tif=TimeInForce.IOC
+        if body.type == OrderType.MARKET and body.time_in_force == TimeInForce.DAY
+        else body.time_in_force,
         qty=share_count(body.qty),
         limit_price=price_cents("limit_price", body.limit_price),
         stop_price=price_cents("stop_price", body.stop_price),

@@ -79,6 +79,8 @@ def test_market_buy_holds_qty_times_band_high(ex: Harness) -> None:
     assert r.json()["hold"] == "758.55"
     markets = {m["symbol"]: m for m in ex.client.get("/api/v1/markets").json()}
     assert markets["AAPL"]["band_high"] == "252.85"
+    day = ex.post_order(alice, symbol="AAPL", side="buy", type="market", time_in_force="day", qty="1")
+    assert (day.status_code, day.json()["time_in_force"]) == (201, "ioc")
 
 
 def test_sell_holds_shares_and_refuses_more_than_owned(ex: Harness) -> None:
