@@ -129,6 +129,25 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1 if violations else 0
 
 
+# `bourse bench NAME ...`: module whose main(argv) runs it (benchmarks/README.md says what each measures).
+BENCHES = {
+    "engine": "benchmarks.engine",
+    "replay": "benchmarks.report:replay_main",
+    "service": "benchmarks.service",
+    "compare": "benchmarks.compare",
+    "report": "benchmarks.report",
+    "depth": "benchmarks.depth_http",
+    "fanout": "benchmarks.fanout",
+}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    module, _, func = BENCHES[args.bench].partition(":")
+    return int(getattr(importlib.import_module(module), func or "main")(list(args.bench_args)) or 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bourse", description="Bourse, a practice stock exchange.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="check the invariants on a live database; exit 1 on violations")
     common(p)
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("bench", help="benchmarks: engine|replay|service|compare|report|depth|fanout")
+    p.add_argument("bench", choices=sorted(BENCHES), help="which benchmark (then its own --help)")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1,0 +1,1231 @@
+"""`bourse bench service`: the end-to-end load generator.
+
+It replays a flow (benchmarks.generator, or a flow file) through many concurrent async HTTP clients spread
+over many accounts, against a running Bourse (`--url`) or one it launches itself (`--launch embedded` runs
+`bourse serve`; `--launch pg` runs PostgreSQL + Redis with N `bourse api` processes and M `bourse worker`
+matchers, through the real CLI). Socket.IO clients (websocket transport, JWT auth) listen to the `user:`
+rooms of a sample of the accounts and timestamp the `order` and `fill` events.
+
+Measured, all from the *scheduled* send time (open loop: a slow response never delays the next send, so
+queueing is not hidden):
+- POST-ack: the HTTP response of POST /orders (the hold and insert are committed in SQL);
+- POST-settled: the first `order` event of the order (new, fill, partial_fill, canceled or rejected: the
+  matcher has sequenced it and committed its settlement) as received by the listening client;
+- POST-fill-event: the taker's `fill` event of an order that traded on arrival;
+- cancel-ack and cancel-settled (the `canceled` event) for DELETE /orders/{id}.
+Sustained settled orders/s comes from SQL: accepted orders / (time from the first send until no order of
+the run is left unsequenced in SQL).
+
+Accounts live in their own namespace: emails `bench-<run id>-<i>@bench.invalid`. They are created directly
+in SQL by `seed_accounts` (the documented seed path): a user, an account whose cash is a ledger deposit,
+and for each symbol a position whose shares are a ledger issuance (kind "deposit" with qty_delta), exactly
+as the demo agents are funded, so `bourse audit` holds. Access tokens are minted with the deployment's
+secret (or obtained by logging in over HTTP when the secret is not given). Nothing is deleted: with
+`--launch pg` the whole database is dropped at the end (unless --keep); against `--url` the accounts stay,
+namespaced by run id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from benchmarks import generator, meta, report
+from benchmarks.generator import CANCEL, LIMIT, FlowParams, Message
+
+REPO = Path(__file__).resolve().parents[1]
+OUT_DIR = REPO / "benchmarks" / "out"
+PG_ADMIN_URL = os.environ.get("BOURSE_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BENCH_PASSWORD = "bench-password-not-secret"  # noqa: S105 - bench accounts in a throwaway namespace
+API = "/api/v1"
+
+
+# ---------------------------------------------------------------------------------------------- launch
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pg_url(admin_url: str, dbname: str) -> str:
+    base, _, _ = admin_url.rpartition("/")
+    return f"{base}/{dbname}"
+
+
+@dataclass
+class Deployment:
+    """A Bourse to load: its URL and, when known, its database, Redis and secret. Launched processes are
+    stopped (by pid) and launched resources dropped by close()."""
+
+    url: str
+    database_url: str | None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    mode: str = "url"
+    api_procs: int = 1
+    matchers: int = 1
+    symbols: tuple[str, ...] = ()
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    log_dir: Path | None = None
+    created_db: tuple[str, str] | None = None  # (admin url, name) to drop
+    private_redis: subprocess.Popen[bytes] | None = None
+    keep: bool = False
+
+    def pids(self) -> dict[str, int]:
+        return {name: p.pid for name, p in self.procs.items()}
+
+    def close(self) -> None:
+        for _name, proc in reversed(list(self.procs.items())):
+            _stop_process(proc)
+        self.procs.clear()
+        if self.private_redis is not None:
+            _stop_process(self.private_redis)
+            self.private_redis = None
+        if self.created_db is not None and not self.keep:
+            import psycopg
+
+            admin, name = self.created_db
+            with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self.created_db = None
+
+
+def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+    log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+    # Own process group, so stopping it also stops uvicorn's worker processes (and nothing else).
+    return subprocess.Popen(
+        argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _bourse(*args: str) -> list[str]:
+    # Matchers are started as `python -m workers` (what `bourse worker` delegates to): `bourse worker
+    # --symbols X` does not parse today (argparse.REMAINDER as the first positional rejects options).
+    return [sys.executable, "-m", "bourse.cli", *args]
+
+
+def _wait_http(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout: float = 90.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode} during start-up (see its log)")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not become healthy in {timeout:.0f}s")
+
+
+def _wait_matchers(redis_url: str, symbols: Sequence[str], timeout: float = 60.0) -> None:
+    """A matcher that owns a symbol has rebuilt its book and written the depth snapshot to Redis."""
+    import redis
+
+    from schema.marketdata import depth_key
+
+    client = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if all(client.exists(depth_key(s)) for s in symbols):
+                return
+            time.sleep(0.2)
+    finally:
+        client.close()
+    raise TimeoutError(f"no matcher took {', '.join(symbols)} in {timeout:.0f}s")
+
+
+def start_private_redis(log_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """A redis-server of our own on a free port: Socket.IO's pub/sub channel is server-wide (not per
+    database), so a bench sharing a Redis with other running deployments would hear their events."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server not found; pass --redis-url")
+    port = free_port()
+    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = _spawn("redis", argv, dict(os.environ), log_dir)
+    import redis
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if redis.Redis(port=port, socket_connect_timeout=0.5).ping():
+                return f"redis://127.0.0.1:{port}/0", proc
+        except redis.RedisError:
+            time.sleep(0.1)
+    _stop_process(proc)
+    raise TimeoutError("private redis-server did not start")
+
+
+def launch(
+    mode: Literal["embedded", "pg"],
+    *,
+    symbols: Sequence[str],
+    api_procs: int = 1,
+    matchers: int = 1,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    pg_admin_url: str = PG_ADMIN_URL,
+    log_dir: Path | None = None,
+    keep: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> Deployment:
+    """Start a Bourse through the real CLI and wait until it serves and its matchers own `symbols`."""
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bourse-bench-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOURSE_")}
+    env.update(
+        BOURSE_SECRET_KEY=secret,
+        BOURSE_MARKET_HOURS="always",
+        BOURSE_AGENTS="false",
+        BOURSE_ENV="dev",
+        BOURSE_HOST="127.0.0.1",
+        BOURSE_PORT=str(port),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra_env or {})
+    dep = Deployment(
+        url, None, None, secret, mode, api_procs, matchers, tuple(symbols), log_dir=log_dir, keep=keep
+    )
+    try:
+        if mode == "embedded":
+            dep.database_url = database_url or f"sqlite:///{log_dir / 'bench.db'}"
+            env["BOURSE_DATABASE_URL"] = dep.database_url
+            dep.procs["serve"] = _spawn(
+                "serve", _bourse("serve", "--no-agents", "--log-level", "warning"), env, log_dir
+            )
+            _wait_http(url, dep.procs)
+            return dep
+        if database_url is None:
+            import psycopg
+
+            name = f"bourse_bench_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(pg_admin_url, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            dep.created_db = (pg_admin_url, name)
+            database_url = _pg_url(pg_admin_url, name)
+        dep.database_url = database_url
+        if redis_url is None:
+            redis_url, dep.private_redis = start_private_redis(log_dir)
+        dep.redis_url = redis_url
+        env["BOURSE_DATABASE_URL"] = database_url
+        env["BOURSE_REDIS_URL"] = redis_url
+        subprocess.run(_bourse("seed-demo"), cwd=REPO, env=env, check=True, capture_output=True, timeout=120)
+        for i in range(matchers):
+            mine = [s for j, s in enumerate(symbols) if j % matchers == i]
+            if not mine:
+                continue
+            dep.procs[f"matcher-{i}"] = _spawn(
+                f"matcher-{i}", [sys.executable, "-m", "workers", "--symbols", ",".join(mine)], env, log_dir
+            )
+        dep.procs["api"] = _spawn(
+            "api", _bourse("api", "--workers", str(api_procs), "--log-level", "warning"), env, log_dir
+        )
+        _wait_http(url, dep.procs)
+        _wait_matchers(redis_url, symbols)
+        return dep
+    except BaseException:
+        dep.close()
+        raise
+
+
+# ---------------------------------------------------------------------------------------------- accounts
+@dataclass(frozen=True, slots=True)
+class BenchAccount:
+    index: int
+    account_id: int
+    user_id: int
+    email: str
+    token: str
+
+
+def seed_accounts(
+    database_url: str,
+    run_id: str,
+    n: int,
+    symbols: Sequence[str],
+    *,
+    cash_cents: int = 1_000_000_00,
+    shares: int = 100_000,
+) -> list[tuple[int, int, str]]:
+    """Create n namespaced accounts in SQL with `cash_cents` of cash and `shares` of each symbol, every
+    amount recorded in the ledger (deposit). Returns [(user_id, account_id, email)] in index order."""
+    from sqlalchemy import insert, select
+
+    from api.security import hash_password
+    from schema.db import make_engine
+    from schema.models import Account, Instrument, LedgerEntry, Position, User
+
+    now = datetime.now(UTC)
+    password_hash = hash_password(BENCH_PASSWORD)  # one argon2 hash shared by the namespace
+    emails = [f"bench-{run_id}-{i}@bench.invalid" for i in range(n)]
+    engine = make_engine(database_url, pool_size=1)
+    chunk = 2_000
+    try:
+        with engine.begin() as conn:
+            refs = dict(
+                conn.execute(
+                    select(Instrument.symbol, Instrument.reference_price).where(
+                        Instrument.symbol.in_(symbols)
+                    )
+                ).all()
+            )
+            missing = [s for s in symbols if s not in refs]
+            if missing:
+                raise LookupError(f"unknown symbols: {', '.join(missing)}")
+            for lo in range(0, n, chunk):
+                conn.execute(
+                    insert(User),
+                    [
+                        {"email": e, "password_hash": password_hash, "display_name": None,
+                         "leaderboard_opt_in": False, "is_agent": False, "created_at": now}
+                        for e in emails[lo : lo + chunk]
+                    ],
+                )  # fmt: skip
+            users = dict(conn.execute(select(User.email, User.id).where(User.email.in_(emails))).all())
+            user_ids = [users[e] for e in emails]
+            for lo in range(0, n, chunk):
+                conn.execute(
+                    insert(Account),
+                    [
+                        {"user_id": u, "starting_cash": cash_cents, "cash_available": cash_cents,
+                         "cash_held": 0, "created_at": now}
+                        for u in user_ids[lo : lo + chunk]
+                    ],
+                )  # fmt: skip
+            accounts = dict(
+                conn.execute(select(Account.user_id, Account.id).where(Account.user_id.in_(user_ids))).all()
+            )
+            account_ids = [accounts[u] for u in user_ids]
+            for lo in range(0, n, chunk):
+                part = account_ids[lo : lo + chunk]
+                ledger: list[dict[str, Any]] = [
+                    {"account_id": a, "kind": "deposit", "symbol": None, "cash_available_delta": cash_cents,
+                     "cash_held_delta": 0, "qty_delta": 0, "held_qty_delta": 0, "created_at": now}
+                    for a in part
+                ]  # fmt: skip
+                positions: list[dict[str, Any]] = []
+                for sym in symbols:
+                    positions += [
+                        {"account_id": a, "symbol": sym, "qty": shares, "held_qty": 0,
+                         "cost_basis": shares * refs[sym], "realized_pnl": 0}
+                        for a in part
+                    ]  # fmt: skip
+                    ledger += [
+                        {"account_id": a, "kind": "deposit", "symbol": sym, "cash_available_delta": 0,
+                         "cash_held_delta": 0, "qty_delta": shares, "held_qty_delta": 0, "created_at": now}
+                        for a in part
+                    ]  # fmt: skip
+                if shares:
+                    conn.execute(insert(Position), positions)
+                conn.execute(insert(LedgerEntry), ledger)
+    finally:
+        engine.dispose()
+    return [(u, a, e) for u, a, e in zip(user_ids, account_ids, emails, strict=True)]
+
+
+def mint_tokens(rows: Sequence[tuple[int, int, str]], secret: str, hours: float = 6.0) -> list[BenchAccount]:
+    from api.security import Principal, create_access_token
+
+    now = datetime.now(UTC)
+    ttl = timedelta(hours=hours)
+    return [
+        BenchAccount(i, a, u, e, create_access_token(Principal(u, a), secret, now, ttl))
+        for i, (u, a, e) in enumerate(rows)
+    ]
+
+
+async def login_tokens(
+    url: str, rows: Sequence[tuple[int, int, str]], concurrency: int = 4
+) -> list[BenchAccount]:
+    """Without the secret: log every account in over HTTP (argon2 verify on the server: slow)."""
+    import httpx
+
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+        async def one(i: int, row: tuple[int, int, str]) -> BenchAccount:
+            async with sem:
+                r = await client.post(f"{API}/auth/login", json={"email": row[2], "password": BENCH_PASSWORD})
+                r.raise_for_status()
+                return BenchAccount(i, row[1], row[0], row[2], r.json()["access_token"])
+
+        return list(await asyncio.gather(*(one(i, row) for i, row in enumerate(rows))))
+
+
+def reference_prices(database_url: str, symbols: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+    """symbol -> (reference, band low, band high) in cents."""
+    from sqlalchemy import select
+
+    from schema.db import make_engine
+    from schema.intake import Rules
+    from schema.models import Instrument
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(Instrument).where(Instrument.symbol.in_(symbols))).all()
+    finally:
+        engine.dispose()
+    out = {}
+    for row in rows:
+        rules = Rules.of(row)  # type: ignore[arg-type]
+        out[row.symbol] = (row.reference_price, rules.band_low, rules.band_high)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- HTTP
+class HttpPool:
+    """C async HTTP clients (httpx by default, aiohttp optional) sharing `connections` connections."""
+
+    def __init__(self, url: str, clients: int, connections: int, kind: str = "httpx") -> None:
+        self.url, self.kind = url, kind
+        self.n = max(1, clients)
+        per = max(1, connections // self.n)
+        if kind == "httpx":
+            import httpx
+
+            limits = httpx.Limits(max_connections=per, max_keepalive_connections=per)
+            self._clients: list[Any] = [
+                httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(60.0))
+                for _ in range(self.n)
+            ]
+        else:
+            import aiohttp
+
+            self._clients = [
+                aiohttp.ClientSession(
+                    base_url=url,
+                    connector=aiohttp.TCPConnector(limit=per),
+                    timeout=aiohttp.ClientTimeout(total=60),
+                )
+                for _ in range(self.n)
+            ]
+
+    async def request(self, i: int, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+        client = self._clients[i % self.n]
+        headers = {"Authorization": f"Bearer {token}"}
+        if self.kind == "httpx":
+            r = await client.request(method, path, json=body, headers=headers)
+            try:
+                return r.status_code, r.json()
+            except ValueError:
+                return r.status_code, None
+        async with client.request(method, path, json=body, headers=headers) as resp:
+            try:
+                return resp.status, await resp.json(content_type=None)
+            except ValueError:
+                return resp.status, None
+
+    async def close(self) -> None:
+        for c in self._clients:
+            if self.kind == "httpx":
+                await c.aclose()
+            else:
+                await c.close()
+
+
+# ---------------------------------------------------------------------------------------------- listeners
+class Listeners:
+    """Socket.IO clients in the user rooms of the sampled accounts; they timestamp order and fill events."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url, self.prefix = url, prefix
+        self.clients: list[Any] = []
+        self.first_event: dict[int, tuple[float, str]] = {}  # order id -> (time, event)
+        self.canceled_at: dict[int, float] = {}
+        self.fills: dict[tuple[int, int], tuple[float, str, int]] = {}  # (trade, order) -> (t, liq, account)
+        self.events: Counter[str] = Counter()
+        self.foreign = 0  # events of other runs (a shared Redis) that were ignored
+        self.connect_errors: Counter[str] = Counter()
+
+    async def connect(self, accounts: Sequence[BenchAccount], concurrency: int = 25) -> None:
+        import socketio
+
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(acct: BenchAccount) -> None:
+            client = socketio.AsyncClient(reconnection=False)
+            self._wire(client, acct.account_id)
+            async with sem:
+                try:
+                    await client.connect(
+                        self.url, transports=["websocket"], auth={"token": acct.token}, wait_timeout=30
+                    )
+                except Exception as exc:  # noqa: BLE001 - counted and reported
+                    self.connect_errors[type(exc).__name__] += 1
+                    return
+            self.clients.append(client)
+
+        await asyncio.gather(*(one(a) for a in accounts))
+
+    def _wire(self, client: Any, account_id: int) -> None:
+        perf = time.perf_counter
+        prefix = self.prefix
+
+        async def on_order(data: dict[str, Any]) -> None:
+            t = perf()
+            order = data.get("order") or {}
+            if not str(order.get("client_order_id", "")).startswith(prefix):
+                self.foreign += 1
+                return
+            oid, event = int(order["id"]), str(data.get("event"))
+            self.events[event] += 1
+            if oid not in self.first_event:
+                self.first_event[oid] = (t, event)
+            if event == "canceled" and oid not in self.canceled_at:
+                self.canceled_at[oid] = t
+
+        async def on_fill(data: dict[str, Any]) -> None:
+            t = perf()
+            key = (int(data["trade_id"]), int(data["order_id"]))
+            self.events["fill-event"] += 1
+            self.fills.setdefault(key, (t, str(data.get("liquidity")), account_id))
+
+        client.on("order", on_order)
+        client.on("fill", on_fill)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.disconnect() for c in self.clients), return_exceptions=True)
+        self.clients.clear()
+
+
+# ---------------------------------------------------------------------------------------------- load
+@dataclass
+class Segment:
+    """What one offered rate produced (times are perf_counter seconds)."""
+
+    rate: float | None
+    t0: float = 0.0
+    t_last_send: float = 0.0
+    t_drained: float | None = None
+    sends: list[float] = field(default_factory=list)  # scheduled - t0
+    posts: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    transport_errors: int = 0
+    cancels: int = 0
+    cancels_accepted: int = 0
+    cancels_skipped: int = 0  # the order they target was never accepted
+    errors: Counter[str] = field(default_factory=Counter)
+    ack_ms: list[float] = field(default_factory=list)
+    ack_at: list[float] = field(default_factory=list)  # response time - t0
+    cancel_ack_ms: list[float] = field(default_factory=list)
+    send_lag_ms: list[float] = field(default_factory=list)  # actual send - scheduled
+    order_ids: list[int] = field(default_factory=list)
+    throttled_s: float = 0.0
+    truncated: bool = False
+
+
+class LoadRun:
+    """Runs segments (one per offered rate) over one deployment, accounts and listener set."""
+
+    def __init__(
+        self,
+        dep: Deployment,
+        accounts: Sequence[BenchAccount],
+        listened: set[int],
+        prices: dict[str, tuple[int, int, int]],
+        pool: HttpPool,
+        listeners: Listeners | None,
+        run_id: str,
+        start_mid: int,
+        max_inflight: int = 4000,
+    ) -> None:
+        self.dep, self.accounts, self.listened = dep, list(accounts), listened
+        self.prices, self.pool, self.listeners = prices, pool, listeners
+        self.run_id, self.start_mid, self.max_inflight = run_id, start_mid, max_inflight
+        self.placed: dict[int, asyncio.Future[int | None]] = {}  # flow order id -> server order id
+        self.owner: dict[int, BenchAccount] = {}  # flow order id -> account
+        self.sched_of: dict[int, float] = {}  # server order id -> scheduled send (perf_counter)
+        self.cancel_sched: dict[int, float] = {}
+        self.account_of_order: dict[int, int] = {}  # server order id -> account id
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    def _account(self, flow_oid: int) -> BenchAccount:
+        acct = self.accounts[(flow_oid * 2654435761) % len(self.accounts)]  # spread, deterministic
+        return acct
+
+    def _body(self, m: Message) -> dict[str, Any]:
+        ref, lo, hi = self.prices[m.symbol]
+        side = "buy" if m.side == "B" else "sell"
+        body: dict[str, Any] = {"symbol": m.symbol, "side": side, "qty": str(m.qty),
+                                "client_order_id": f"{self.run_id}-{m.order_id}"}  # fmt: skip
+        if m.kind == LIMIT:
+            price = min(hi, max(lo, ref + (m.price - self.start_mid)))
+            body.update(type="limit", time_in_force="gtc", limit_price=f"{price // 100}.{price % 100:02d}")
+        else:
+            body.update(type="market", time_in_force="ioc")
+        return body
+
+    async def _place(self, seg: Segment, m: Message, sched: float) -> None:
+        acct = self.owner[m.order_id]
+        fut = self.placed[m.order_id]
+        seg.send_lag_ms.append((time.perf_counter() - sched) * 1000)
+        server_id: int | None = None
+        try:
+            status, body = await self.pool.request(
+                acct.index, "POST", f"{API}/orders", acct.token, self._body(m)
+            )
+        except Exception as exc:  # noqa: BLE001 - counted by type
+            seg.transport_errors += 1
+            seg.errors[f"transport:{type(exc).__name__}"] += 1
+        else:
+            now = time.perf_counter()
+            seg.ack_ms.append((now - sched) * 1000)
+            seg.ack_at.append(now - seg.t0)
+            if status in (200, 201) and isinstance(body, dict) and "id" in body:
+                seg.accepted += 1
+                server_id = int(body["id"])
+                seg.order_ids.append(server_id)
+                self.sched_of[server_id] = sched
+                self.account_of_order[server_id] = acct.account_id
+            else:
+                seg.rejected += 1
+                code = body.get("code") if isinstance(body, dict) else None
+                seg.errors[str(code or f"HTTP_{status}")] += 1
+        finally:
+            if not fut.done():
+                fut.set_result(server_id)
+
+    async def _cancel(self, seg: Segment, m: Message, sched: float) -> None:
+        fut = self.placed.get(m.order_id)
+        server_id = None if fut is None else await fut
+        if server_id is None:
+            seg.cancels_skipped += 1
+            return
+        acct = self.owner[m.order_id]
+        seg.cancels += 1
+        self.cancel_sched[server_id] = sched
+        try:
+            status, body = await self.pool.request(
+                acct.index, "DELETE", f"{API}/orders/{server_id}", acct.token
+            )
+        except Exception as exc:  # noqa: BLE001
+            seg.errors[f"transport:{type(exc).__name__}"] += 1
+            return
+        seg.cancel_ack_ms.append((time.perf_counter() - sched) * 1000)
+        if status == 202:
+            seg.cancels_accepted += 1
+        else:
+            code = body.get("code") if isinstance(body, dict) else None
+            seg.errors[f"cancel:{code or f'HTTP_{status}'}"] += 1
+
+    def _handler(self, seg: Segment, m: Message, sched: float) -> Any:
+        if m.kind == CANCEL:
+            return self._cancel(seg, m, sched)
+        seg.posts += 1
+        self.owner[m.order_id] = self._account(m.order_id)
+        self.placed[m.order_id] = asyncio.get_running_loop().create_future()
+        return self._place(seg, m, sched)
+
+    async def run_segment(
+        self, messages: Sequence[Message], rate: float | None, max_seconds: float, progress: Any = None,
+        flat_workers: int = 64,
+    ) -> Segment:  # fmt: skip
+        seg = Segment(rate)
+        # cancels need their target's owner even if the target was placed in an earlier segment
+        for m in messages:
+            if m.kind != CANCEL and m.order_id not in self.owner:
+                self.owner[m.order_id] = self._account(m.order_id)
+        seg.t0 = time.perf_counter() + 0.05
+        deadline = seg.t0 + max_seconds
+        if rate is None:
+            await self._flat_out(seg, messages, deadline, flat_workers, progress)
+        else:
+            await self._open_loop(seg, messages, deadline, progress)
+        seg.t_last_send = time.perf_counter()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+        return seg
+
+    def _spawn(self, seg: Segment, m: Message, sched: float) -> None:
+        task = asyncio.create_task(self._handler(seg, m, sched))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _open_loop(
+        self, seg: Segment, messages: Sequence[Message], deadline: float, progress: Any
+    ) -> None:
+        perf = time.perf_counter
+        t0 = seg.t0
+        for i, m in enumerate(messages):
+            target = t0 + m.t
+            delay = target - perf()
+            if delay > 0.0005:
+                await asyncio.sleep(delay)
+            if perf() > deadline:
+                seg.truncated = True
+                break
+            while len(self._inflight) >= self.max_inflight:  # safety valve; reported, never silent
+                t = perf()
+                await asyncio.sleep(0.001)
+                seg.throttled_s += perf() - t
+            seg.sends.append(target - t0)
+            self._spawn(seg, m, target)
+            if progress is not None and i % 64 == 0:
+                progress(i + 1, seg)
+        if progress is not None:
+            progress(len(seg.sends), seg)
+
+    async def _flat_out(
+        self, seg: Segment, messages: Sequence[Message], deadline: float, workers: int, progress: Any
+    ) -> None:
+        it = iter(enumerate(messages))
+        perf = time.perf_counter
+
+        async def worker() -> None:
+            for i, m in it:
+                if perf() > deadline:
+                    seg.truncated = True
+                    return
+                now = perf()
+                seg.sends.append(now - seg.t0)
+                if m.kind != CANCEL:
+                    seg.posts += 1
+                    self.placed[m.order_id] = asyncio.get_running_loop().create_future()
+                    await self._place(seg, m, now)
+                else:
+                    await self._cancel(seg, m, now)
+                if progress is not None and i % 64 == 0:
+                    progress(i + 1, seg)
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+
+# ---------------------------------------------------------------------------------------------- SQL checks
+def unsettled_count(database_url: str, order_ids: Sequence[int]) -> int:
+    """Orders of the run that SQL still holds as new and unsequenced (the matcher has not settled them)."""
+    from sqlalchemy import func, select
+
+    from schema.db import make_engine
+    from schema.models import Order
+
+    if not order_ids:
+        return 0
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            total = 0
+            ids = list(order_ids)
+            for lo in range(0, len(ids), 20_000):
+                total += (
+                    conn.scalar(
+                        select(func.count())
+                        .select_from(Order)
+                        .where(
+                            Order.id.in_(ids[lo : lo + 20_000]), Order.status == "new", Order.seq.is_(None)
+                        )
+                    )
+                    or 0
+                )
+            return int(total)
+    finally:
+        engine.dispose()
+
+
+def sql_reconcile(database_url: str, account_ids: Sequence[int], listened: set[int]) -> dict[str, int]:
+    """Orders by status and trades of the run's accounts, and the fill events the listeners should see."""
+    from sqlalchemy import func, or_, select
+
+    from schema.db import make_engine
+    from schema.models import Order, Trade
+
+    engine = make_engine(database_url, pool_size=1)
+    ids = list(account_ids)
+    lst = list(listened)
+    try:
+        with engine.connect() as conn:
+            by_status = dict(
+                conn.execute(
+                    select(Order.status, func.count()).where(Order.account_id.in_(ids)).group_by(Order.status)
+                ).all()
+            )
+            trades = conn.scalar(
+                select(func.count())
+                .select_from(Trade)
+                .where(or_(Trade.buyer_account_id.in_(ids), Trade.seller_account_id.in_(ids)))
+            )
+            buys = conn.scalar(select(func.count()).select_from(Trade).where(Trade.buyer_account_id.in_(lst)))
+            sells = conn.scalar(
+                select(func.count()).select_from(Trade).where(Trade.seller_account_id.in_(lst))
+            )
+    finally:
+        engine.dispose()
+    out = {f"sql_orders_{k}": int(v) for k, v in sorted(by_status.items())}
+    out["sql_orders"] = int(sum(by_status.values()))
+    out["sql_trades"] = int(trades or 0)
+    out["sql_fills_of_listened_accounts"] = int((buys or 0) + (sells or 0))
+    return out
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """utime + stime of a process and its descendants (Linux /proc), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    stack = [pid]
+    seen: set[int] = set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack += [int(c) for c in f.read().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+# ---------------------------------------------------------------------------------------------- orchestration
+@dataclass
+class ServiceOptions:
+    url: str | None = None
+    launch: Literal["embedded", "pg"] | None = None
+    api_procs: int = 1
+    matchers: int = 1
+    database_url: str | None = None
+    redis_url: str | None = None
+    pg_admin_url: str = PG_ADMIN_URL
+    secret_key: str | None = None
+    accounts: int = 100
+    listeners: int | None = None  # None: every account
+    cash_cents: int = 1_000_000_00
+    shares: int = 100_000
+    clients: int = 8
+    connections: int = 128
+    http: str = "httpx"
+    rates: tuple[float | None, ...] = (None,)
+    duration_s: float | None = None  # per rate: n = rate * duration
+    flow: FlowParams = field(default_factory=FlowParams)
+    flow_file: str | None = None
+    max_seconds: float = 120.0
+    drain_seconds: float = 30.0
+    out_dir: Path = OUT_DIR
+    keep: bool = False
+    progress: bool = True
+    plot: bool = True
+    max_inflight: int = 4000
+    run_id: str = ""
+
+
+def _build_flow(opts: ServiceOptions) -> tuple[list[list[Message]], dict[str, Any]]:
+    """One flow split into one segment per offered rate, each retimed at its rate."""
+    counts: list[int] = []
+    for rate in opts.rates:
+        if rate is not None and opts.duration_s is not None:
+            counts.append(max(1, int(rate * opts.duration_s)))
+        else:
+            counts.append(opts.flow.n)
+    total = sum(counts)
+    if opts.flow_file:
+        msgs = generator.load_csv(opts.flow_file, opts.flow.symbols[0], limit=total)
+        flow_meta: dict[str, Any] = {"file": opts.flow_file, "messages": len(msgs)}
+    else:
+        params = FlowParams(**{**opts.flow.__dict__, "n": total, "rate": None})
+        msgs = generator.generate(params)
+        flow_meta = params.as_dict()
+    flow_meta["stats"] = generator.stats(msgs)
+    segments, lo = [], 0
+    for rate, count in zip(opts.rates, counts, strict=True):
+        part = msgs[lo : lo + count]
+        lo += count
+        segments.append(generator.retime(part, rate, opts.flow.arrivals, opts.flow.seed))
+    return segments, flow_meta
+
+
+def run_service(opts: ServiceOptions) -> list[dict[str, Any]]:
+    """Launch (or attach), seed, run every offered rate, reconcile with SQL; one result per rate."""
+    run_id = opts.run_id or f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
+    opts.run_id = run_id
+    out_dir = Path(opts.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    segments, flow_meta = _build_flow(opts)
+    symbols = tuple(opts.flow.symbols)
+    if opts.launch is not None:
+        dep = launch(
+            opts.launch, symbols=symbols, api_procs=opts.api_procs, matchers=opts.matchers,
+            database_url=opts.database_url, redis_url=opts.redis_url, pg_admin_url=opts.pg_admin_url,
+            log_dir=out_dir / f"logs-{run_id}", keep=opts.keep,
+        )  # fmt: skip
+    else:
+        if opts.url is None or opts.database_url is None:
+            raise SystemExit("--url needs --database-url (accounts are seeded and results reconciled in SQL)")
+        dep = Deployment(opts.url.rstrip("/"), opts.database_url, opts.redis_url, opts.secret_key, "url")
+    try:
+        return asyncio.run(_run(opts, dep, segments, flow_meta, run_id))
+    finally:
+        dep.close()
+
+
+async def _run(
+    opts: ServiceOptions,
+    dep: Deployment,
+    segments: list[list[Message]],
+    flow_meta: dict[str, Any],
+    run_id: str,
+) -> list[dict[str, Any]]:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    assert dep.database_url is not None
+    symbols = tuple(opts.flow.symbols)
+    t = time.perf_counter()
+    rows = await asyncio.to_thread(
+        seed_accounts, dep.database_url, run_id, opts.accounts, symbols,
+        cash_cents=opts.cash_cents, shares=opts.shares,
+    )  # fmt: skip
+    accounts = mint_tokens(rows, dep.secret_key) if dep.secret_key else await login_tokens(dep.url, rows)
+    console.print(f"seeded {len(accounts):,} accounts in {time.perf_counter() - t:.1f}s (run {run_id})")
+    n_listen = len(accounts) if opts.listeners is None else min(opts.listeners, len(accounts))
+    listened_accounts = accounts[:n_listen]
+    listened = {a.account_id for a in listened_accounts}
+    listeners = Listeners(dep.url, f"{run_id}-") if n_listen else None
+    if listeners is not None:
+        t = time.perf_counter()
+        await listeners.connect(listened_accounts)
+        console.print(
+            f"{len(listeners.clients):,} Socket.IO listeners connected in {time.perf_counter() - t:.1f}s"
+            + (f" (errors: {dict(listeners.connect_errors)})" if listeners.connect_errors else "")
+        )
+    prices = await asyncio.to_thread(reference_prices, dep.database_url, symbols)
+    pool = HttpPool(dep.url, opts.clients, opts.connections, opts.http)
+    # warm-up (not measured): open every connection and touch the authenticated path once per client
+    warm = [
+        pool.request(i, "GET", f"{API}/account", accounts[i % len(accounts)].token)
+        for i in range(opts.connections)
+    ]
+    await asyncio.gather(*warm, return_exceptions=True)
+    runner = LoadRun(
+        dep, accounts, listened, prices, pool, listeners, run_id, opts.flow.start_mid, opts.max_inflight
+    )
+    results: list[dict[str, Any]] = []
+    try:
+        for rate, msgs in zip(opts.rates, segments, strict=True):
+            result = await _one_rate(opts, dep, runner, rate, msgs, flow_meta, run_id, console)
+            results.append(result)
+    finally:
+        await pool.close()
+        if listeners is not None:
+            await listeners.close()
+    return results
+
+
+async def _one_rate(
+    opts: ServiceOptions,
+    dep: Deployment,
+    runner: LoadRun,
+    rate: float | None,
+    msgs: list[Message],
+    flow_meta: dict[str, Any],
+    run_id: str,
+    console: Any,
+) -> dict[str, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    assert dep.database_url is not None
+    label = "flat out" if rate is None else f"{rate:,.0f}/s offered"
+    settings = {
+        "mode": dep.mode, "url": dep.url, "api_procs": dep.api_procs, "matchers": dep.matchers,
+        "symbols": list(opts.flow.symbols), "accounts": len(runner.accounts),
+        "listened_accounts": len(runner.listened),
+        "offered_rate": rate, "clients": opts.clients, "connections": opts.connections, "http": opts.http,
+        "database": "postgresql" if dep.database_url.startswith("postgresql") else "sqlite",
+        "cash_per_account": opts.cash_cents / 100, "shares_per_symbol": opts.shares, "run_id": run_id,
+        "server_env": {k: v for k, v in os.environ.items() if k.startswith("BOURSE_BATCH")},
+    }  # fmt: skip
+    seg_meta = meta.metadata("service", settings=settings, flow=flow_meta)
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    server_cpu0 = {name: _proc_cpu_s(pid) for name, pid in dep.pids().items()}
+    wall0 = time.perf_counter()
+    listeners = runner.listeners
+    with Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+        TimeElapsedColumn(), console=console, disable=not opts.progress, transient=False,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("", total=len(msgs))
+
+        def progress(done: int, seg: Segment) -> None:
+            settled = len(listeners.first_event) if listeners else 0
+            bar.update(task, completed=done, description=(
+                f"ack {seg.accepted:,} rej {seg.rejected:,} err {seg.transport_errors:,} "
+                f"settled(listened) {settled:,} inflight {len(runner._inflight):,}"))  # fmt: skip
+
+        seg = await runner.run_segment(msgs, rate, opts.max_seconds, progress)
+    # drain: until SQL holds no unsequenced order of this segment, and the listeners heard every order
+    deadline = time.perf_counter() + opts.drain_seconds
+    while time.perf_counter() < deadline:
+        left = await asyncio.to_thread(unsettled_count, dep.database_url, seg.order_ids)
+        if left == 0:
+            seg.t_drained = time.perf_counter()
+            break
+        await asyncio.sleep(0.05)
+    unsettled_at_end = 0 if seg.t_drained is not None else left
+    if listeners is not None:
+        want = [o for o in seg.order_ids if runner.account_of_order.get(o) in runner.listened]
+        while time.perf_counter() < deadline and any(o not in listeners.first_event for o in want):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # the fill events of the last batch
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.perf_counter() - wall0
+    server_cpu = {
+        name: round(_proc_cpu_s(pid) - server_cpu0.get(name, 0.0), 2) for name, pid in dep.pids().items()
+    }
+    result = _assemble(seg, runner, seg_meta, unsettled_at_end)
+    result["reconcile"] = await asyncio.to_thread(_reconcile, runner, seg, dep.database_url)
+    client_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    result["summary"]["client_cpu_pct_of_one_core"] = round(100 * client_cpu / wall, 1) if wall else None
+    result["summary"]["load_average_end"] = " ".join(map(str, meta.load_average() or []))
+    result["server_cpu_s"] = server_cpu
+    if server_cpu:
+        result["server_cpu_pct_of_one_core"] = {k: round(100 * v / wall, 1) for k, v in server_cpu.items()}
+    tag = "flat" if rate is None else f"{int(rate)}"
+    path = report.write_json(result, Path(opts.out_dir) / f"service-{run_id}-{tag}.json")
+    report.print_table(result, console)
+    if opts.plot:
+        png = report.plot(result, path.with_suffix(".png"))
+        console.print(f"result: {path}" + (f"\nplot:   {png}" if png else ""))
+    result["path"] = str(path)
+    return result
+
+
+def _assemble(seg: Segment, runner: LoadRun, seg_meta: dict[str, Any], unsettled: int) -> dict[str, Any]:
+    listeners = runner.listeners
+    t0 = seg.t0
+    settled_ms: list[float] = []
+    fill_ms: list[float] = []
+    cancel_settled_ms: list[float] = []
+    settled_at: list[float] = []
+    ids = set(seg.order_ids)
+    listened_orders = [o for o in seg.order_ids if runner.account_of_order.get(o) in runner.listened]
+    if listeners is not None:
+        for oid in listened_orders:
+            got = listeners.first_event.get(oid)
+            if got is not None:
+                settled_ms.append((got[0] - runner.sched_of[oid]) * 1000)
+                settled_at.append(got[0] - t0)
+        for (_trade, oid), (t, liq, _acct) in listeners.fills.items():
+            if oid in ids and liq == "taker":
+                fill_ms.append((t - runner.sched_of[oid]) * 1000)
+        for oid, t in listeners.canceled_at.items():
+            sched = runner.cancel_sched.get(oid)
+            if sched is not None and oid in runner.sched_of and t >= sched and sched >= t0:
+                cancel_settled_ms.append((t - sched) * 1000)
+    span_ack = (max(seg.ack_at) if seg.ack_at else 0.0) or 1e-9
+    first_send = min(seg.sends) if seg.sends else 0.0
+    drained = None if seg.t_drained is None else seg.t_drained - t0
+    sending_s = (max(seg.sends) - first_send) if seg.sends else 0.0
+    new_orders = seg.posts
+    summary: dict[str, Any] = {
+        "offered_rate_msgs_per_s": seg.rate,
+        "messages_sent": len(seg.sends),
+        "sending_s": round(sending_s, 3),
+        "new_orders_sent": new_orders,
+        "accepted": seg.accepted,
+        "rejected": seg.rejected,
+        "transport_errors": seg.transport_errors,
+        "cancels_sent": seg.cancels,
+        "cancels_accepted": seg.cancels_accepted,
+        "cancels_skipped_target_not_accepted": seg.cancels_skipped,
+        "acked_msgs_per_s": round((len(seg.ack_ms) + len(seg.cancel_ack_ms)) / span_ack, 1),
+        "acked_orders_per_s": round(len(seg.ack_ms) / span_ack, 1),
+        "settled_orders_per_s": None if drained is None else round(seg.accepted / max(drained, 1e-9), 1),
+        "drain_after_last_send_s": None if drained is None else round(drained - sending_s, 3),
+        "unsettled_at_end": unsettled,
+        "listened_orders": len(listened_orders),
+        "listened_orders_without_event": len(listened_orders) - len(settled_ms),
+        "generator_throttled_s": round(seg.throttled_s, 3),
+        "truncated_by_max_seconds": seg.truncated,
+    }
+    latency = {
+        "post_ack": report.summarize(seg.ack_ms),
+        "post_settled": report.summarize(settled_ms),
+        "post_fill_event": report.summarize(fill_ms),
+        "cancel_ack": report.summarize(seg.cancel_ack_ms),
+        "cancel_settled": report.summarize(cancel_settled_ms),
+        "send_lag": report.summarize(seg.send_lag_ms),
+    }
+    length = int(max([*seg.sends, *seg.ack_at, *settled_at, drained or 0.0, 0.0])) + 1
+    timeline = {
+        "bucket_s": 1.0,
+        "offered (scheduled sends)": report.buckets(seg.sends, 1.0, length),
+        "POST acknowledged": report.buckets(seg.ack_at, 1.0, length),
+        "settled (listened accounts' orders)": report.buckets(settled_at, 1.0, length),
+    }
+    return {
+        "meta": seg_meta,
+        "summary": summary,
+        "latency_ms": latency,
+        "errors": dict(seg.errors),
+        "timeline": timeline,
+        "samples_ms": {
+            "POST-ack": [round(x, 3) for x in seg.ack_ms],
+            "POST-settled": [round(x, 3) for x in settled_ms],
+            "POST-fill-event": [round(x, 3) for x in fill_ms],
+        },
+        "events_seen": dict(listeners.events) if listeners else {},
+        "order_ids": {
+            "count": len(seg.order_ids),
+            "min": min(ids, default=None),
+            "max": max(ids, default=None),
+        },
+    }
+
+
+def _reconcile(runner: LoadRun, seg: Segment, database_url: str) -> dict[str, Any]:
+    """Counts that must agree: POSTs sent = accepted + rejected (+ transport errors); accepted orders (over
+    the whole run so far) = the run's orders in SQL; fill events heard = fills of the listened accounts in
+    SQL's trades."""
+    sql = sql_reconcile(database_url, [a.account_id for a in runner.accounts], runner.listened)
+    ours = runner.account_of_order
+    heard = sum(1 for (_t, oid) in (runner.listeners.fills if runner.listeners else {}) if oid in ours)
+    out: dict[str, Any] = {
+        "posts_sent": seg.posts,
+        "posts_accepted_plus_rejected_plus_transport_errors": seg.accepted
+        + seg.rejected
+        + seg.transport_errors,
+        "accepted_so_far_in_run": len(ours),
+        **sql,
+        "fill_events_heard_so_far": heard,
+    }
+    out["ok_sent"] = out["posts_sent"] == out["posts_accepted_plus_rejected_plus_transport_errors"]
+    out["ok_orders_in_sql"] = out["accepted_so_far_in_run"] == out["sql_orders"]
+    out["ok_fills"] = heard == out["sql_fills_of_listened_accounts"]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def _rates(text: str | None) -> tuple[float | None, ...]:
+    if not text or text == "max":
+        return (None,)
+    return tuple(None if r in ("max", "flat") else float(r) for r in text.split(","))
+
+
+def build_parser(prog: str = "bourse bench service") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="a running Bourse (needs --database-url for seeding and checks)")
+    where.add_argument("--launch", choices=("embedded", "pg"), help="start one through the real CLI")
+    p.add_argument(
+        "--api-procs", type=int, default=1, help="--launch pg: uvicorn worker processes (default 1)"
+    )
+    p.add_argument("--matchers", type=int, default=1, help="--launch pg: matcher processes (default 1)")
+    p.add_argument(
+        "--database-url", help="with --url: its database; with --launch pg: use it (default: a fresh one)"
+    )
+    p.add_argument("--redis-url", help="with --launch pg: use it (default: a private redis-server)")
+    p.add_argument("--pg-admin-url", default=PG_ADMIN_URL, help="where --launch pg creates its database")
+    p.add_argument("--secret-key", default=os.environ.get("BOURSE_SECRET_KEY"),
+                   help="with --url: mint tokens (else every account logs in over HTTP)")  # fmt: skip
+    p.add_argument("--accounts", type=int, default=100)
+    p.add_argument("--listeners", type=int, help="accounts with a Socket.IO listener (default: all)")
+    p.add_argument("--cash", type=float, default=1_000_000.0, help="cash per account (default 1,000,000)")
+    p.add_argument("--shares", type=int, default=100_000, help="shares per account and symbol")
+    p.add_argument(
+        "--rate", help="offered messages/s, or a list (250,500,1000,2000) run in order; 'max': flat out"
+    )
+    p.add_argument("--duration", type=float, help="seconds per rate (n = rate x duration)")
+    p.add_argument("--clients", type=int, default=8, help="HTTP clients (default 8)")
+    p.add_argument("--connections", type=int, default=128, help="connections over all clients (default 128)")
+    p.add_argument("--http", choices=("httpx", "aiohttp"), default="httpx")
+    p.add_argument("--flow-file", help="a flow CSV (../shared/flow format) instead of the generator")
+    generator.add_flow_arguments(p)
+    p.add_argument("--max-seconds", type=float, default=120.0, help="stop sending after this long (per rate)")
+    p.add_argument(
+        "--drain-seconds", type=float, default=30.0, help="wait this long for settlement after sending"
+    )
+    p.add_argument("--max-inflight", type=int, default=4000)
+    p.add_argument("--out", default=str(OUT_DIR), help="result directory (default benchmarks/out)")
+    p.add_argument("--keep", action="store_true", help="--launch pg: keep the database it created")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-plot", action="store_true")
+    return p
+
+
+def options_from_args(a: argparse.Namespace) -> ServiceOptions:
+    flow = generator.params_from_args(argparse.Namespace(**{**vars(a), "rate": None}))
+    return ServiceOptions(
+        url=a.url, launch=a.launch, api_procs=a.api_procs, matchers=a.matchers, database_url=a.database_url,
+        redis_url=a.redis_url, pg_admin_url=a.pg_admin_url, secret_key=a.secret_key, accounts=a.accounts,
+        listeners=a.listeners, cash_cents=round(a.cash * 100), shares=a.shares, clients=a.clients,
+        connections=a.connections, http=a.http, rates=_rates(a.rate), duration_s=a.duration, flow=flow,
+        flow_file=a.flow_file, max_seconds=a.max_seconds, drain_seconds=a.drain_seconds,
+        out_dir=Path(a.out), keep=a.keep, progress=not a.no_progress, plot=not a.no_plot,
+        max_inflight=a.max_inflight,
+    )  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    results = run_service(options_from_args(args))
+    if len(results) > 1:
+        _print_sweep(results)
+    bad = [r for r in results if r["summary"]["unsettled_at_end"]]
+    return 1 if bad else 0
+
+
+def _print_sweep(results: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="offered rate sweep (one deployment)")
+    for col in ("offered/s", "acked orders/s", "settled orders/s", "ack p50", "ack p99", "settled p50",
+                "settled p99", "settled p99.9", "fill-event p99", "errors"):  # fmt: skip
+        table.add_column(col, justify="right")
+    for r in results:
+        s, lat = r["summary"], r["latency_ms"]
+        table.add_row(
+            str(s["offered_rate_msgs_per_s"] or "max"), str(s["acked_orders_per_s"]),
+            str(s["settled_orders_per_s"]), str(lat["post_ack"]["p50"]), str(lat["post_ack"]["p99"]),
+            str(lat["post_settled"]["p50"]), str(lat["post_settled"]["p99"]),
+            str(lat["post_settled"]["p99_9"]), str(lat["post_fill_event"]["p99"]),
+            str(sum(r["errors"].values())),
+        )  # fmt: skip
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
