@@ -16,6 +16,7 @@ a restarted scheduler finds the same jobs under the same deterministic ids and r
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -51,16 +52,23 @@ class JobContext:
 
 
 _context: JobContext | None = None
+_context_pid = 0
 
 
 def use_context(context: JobContext | None) -> None:
     """Set by the entry point (embedded scheduler, tests); rq workers build it from Settings on first use."""
-    global _context
-    _context = context
+    global _context, _context_pid
+    _context, _context_pid = context, os.getpid()
 
 
 def context() -> JobContext:
-    global _context
+    global _context, _context_pid
+    if _context is not None and _context_pid != os.getpid():
+        # rq forks a work horse per job: never reuse the parent's pooled connections in the child.
+        bind = _context.session_factory.kw.get("bind")
+        if bind is not None:
+            bind.dispose(close=False)
+        _context_pid = os.getpid()
     if _context is None:  # an rq worker process: build from the environment, once
         import redis
 
