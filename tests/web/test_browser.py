@@ -471,6 +471,13 @@ def test_expired_access_token_is_refreshed(server: Server, browser: Browser) -> 
         trader.t("cancel-order").click()
         expect(trader.t("open-orders-empty")).to_be_visible()
         expect(trader.t("cash-held")).to_have_text(money(Decimal(0)))
+
+        # Reset the account to a chosen starting cash from the account card.
+        trader.t("account-reset").click()
+        trader.t("reset-cash").fill("50000")
+        trader.t("reset-confirm").click()
+        expect(trader.t("cash-available")).to_have_text(money(Decimal("50000")))
+        expect(trader.t("equity")).to_have_text(money(Decimal("50000")))
         assert not trader.errors, trader.errors
     finally:
         trader.close()

@@ -10,7 +10,7 @@ import type { PortfolioHistory } from '../types';
 import { chartTheme } from './chart';
 
 const PERIODS = ['1D', '1W', '1M', 'all'] as const;
-const moneyAxis = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', maximumFractionDigits: 0 });
+const moneyAxis = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 type Period = (typeof PERIODS)[number];
 
 export function equityChart(): HTMLElement & { load: () => Promise<void> } {

@@ -1,10 +1,13 @@
 // Portfolio: the cash/equity summary card and the positions table, live from account events and tickers.
-import { liveEquity, loadPositions, unrealizedTotal } from '../account-data';
+import { api, errorMessage } from '../api';
+import { liveEquity, loadAll, loadPositions, unrealizedTotal } from '../account-data';
+import { isPositive, parseDec } from '../decimal';
+import type { Account } from '../types';
 import { selectSymbol } from '../markets';
 import { decimalsOf } from '../decimal';
 import { clear, h } from '../dom';
 import { money, num, pctRatio, price, qty, signClass, signedMoney } from '../format';
-import { state, watch } from '../state';
+import { notify, state, watch } from '../state';
 import { loadingRow } from './orders';
 
 export function accountSummary(): HTMLElement {
@@ -17,11 +20,63 @@ export function accountSummary(): HTMLElement {
     unrealized: h('b', { class: 'num', testid: 'unrealized-pl' }),
     realized: h('b', { class: 'num', testid: 'realized-pl' }),
   };
-  const name = h('span', { class: 'muted small' });
+  const name = h('span', { class: 'muted small summary-name' });
+  const resetCash = h('input', { testid: 'reset-cash', inputmode: 'decimal', 'aria-label': 'Starting cash' });
+  const resetMsg = h('div', { class: 'inline-msg', testid: 'reset-message', hidden: true });
+  const resetConfirm = h('button', { type: 'submit', class: 'btn small danger', testid: 'reset-confirm' }, 'Reset account');
+  const resetForm = h(
+    'form',
+    { class: 'reset-form', hidden: true, onsubmit: (e: Event) => (e.preventDefault(), void doReset()) },
+    h('p', { class: 'muted small' }, 'Cancels your open orders, closes every position and starts again with this cash:'),
+    h('div', { class: 'reset-row' }, resetCash, resetConfirm, h('button', { type: 'button', class: 'btn small ghost', onclick: () => (resetForm.hidden = true) }, 'Keep')),
+    resetMsg,
+  );
+  const resetBtn = h(
+    'button',
+    {
+      type: 'button',
+      class: 'btn small ghost',
+      testid: 'account-reset',
+      title: 'Start again with fresh cash',
+      onclick: () => {
+        resetForm.hidden = !resetForm.hidden;
+        resetMsg.hidden = true;
+        resetCash.value = num(state.account?.starting_cash)?.toFixed(2) ?? '100000.00';
+      },
+    },
+    'Reset',
+  );
+
+  async function doReset() {
+    const v = resetCash.value.trim().replace(/[$,\s]/g, '');
+    if (!parseDec(v) || !isPositive(v)) {
+      resetMsg.textContent = 'Enter a positive amount';
+      resetMsg.className = 'inline-msg error';
+      resetMsg.hidden = false;
+      return;
+    }
+    resetConfirm.disabled = true;
+    resetConfirm.textContent = 'Resetting…';
+    try {
+      state.account = await api.post<Account>('/account/reset', { starting_cash: v });
+      notify('account');
+      resetForm.hidden = true;
+      loadAll();
+    } catch (err) {
+      resetMsg.textContent = errorMessage(err);
+      resetMsg.className = 'inline-msg error';
+      resetMsg.hidden = false;
+    } finally {
+      resetConfirm.disabled = false;
+      resetConfirm.textContent = 'Reset account';
+    }
+  }
+
   const root = h(
     'section',
     { class: 'panel summary-panel', testid: 'account-summary' },
-    h('header', { class: 'panel-head' }, h('h2', null, 'Account'), name),
+    h('header', { class: 'panel-head' }, h('h2', null, 'Account'), h('div', { class: 'head-right' }, name, resetBtn)),
+    resetForm,
     h('div', { class: 'summary-equity' }, h('small', null, 'Equity'), cells.equity, cells.ret),
     h(
       'dl',

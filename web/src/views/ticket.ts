@@ -39,6 +39,14 @@ export interface TicketErrors {
   expire?: string;
 }
 
+/** Time in force by order type (docs/api.md): limit any; market ioc|fok; stop and stop_limit day|gtc|gtd. */
+export const TIF_BY_TYPE: Record<OrderType, TimeInForce[]> = {
+  limit: ['day', 'gtc', 'gtd', 'ioc', 'fok'],
+  market: ['ioc', 'fok'],
+  stop: ['day', 'gtc', 'gtd'],
+  stop_limit: ['day', 'gtc', 'gtd'],
+};
+
 const needsLimit = (t: OrderType) => t === 'limit' || t === 'stop_limit';
 const needsStop = (t: OrderType) => t === 'stop' || t === 'stop_limit';
 
@@ -138,6 +146,39 @@ export function orderTicket(): HTMLElement {
   );
   const root = h('section', { class: 'panel ticket-panel' }, h('header', { class: 'panel-head' }, h('h2', null, 'Order ticket'), symbolLabel), form);
 
+  let lastOrder: Order | null = null;
+
+  /** The last order sent, kept current by its order events (new → filled, canceled, …). */
+  function showResult(order: Order) {
+    const dec = decimalsOf(state.markets.get(order.symbol)?.tick);
+    const at = order.limit_price ? ` @ ${price(order.limit_price, dec)}` : '';
+    const filled = Number(order.filled_qty) > 0 && order.filled_avg_price ? `, ${fmtQty(order.filled_qty)} filled at ${price(order.filled_avg_price, dec)}` : '';
+    result.textContent = `Order #${order.id} ${order.side} ${fmtQty(order.qty)} ${order.symbol}${at}: ${order.status.replace('_', ' ')}${filled}`;
+    result.classList.toggle('warn', ['canceled', 'expired', 'rejected'].includes(order.status));
+    result.hidden = false;
+  }
+
+  // Events can beat the POST response: remember the latest state of recent orders.
+  const recent = new Map<number, Order>();
+  const newest = (a: Order, b: Order | undefined): Order => {
+    if (!b) return a;
+    const ta = Date.parse(a.updated_at);
+    const tb = Date.parse(b.updated_at);
+    if (tb !== ta) return tb > ta ? b : a;
+    return Number(b.filled_qty) > Number(a.filled_qty) || (b.status !== 'new' && a.status === 'new') ? b : a;
+  };
+
+  bus.on('order', ({ order }) => {
+    if (order) {
+      recent.set(order.id, order);
+      if (recent.size > 50) recent.delete(recent.keys().next().value!);
+    }
+    if (!lastOrder || !order || order.id !== lastOrder.id || result.hidden) return;
+    if (Date.parse(order.updated_at) < Date.parse(lastOrder.updated_at)) return;
+    lastOrder = order;
+    showResult(order);
+  });
+
   function setSide(s: Side) {
     input.side = s;
     render();
@@ -150,9 +191,7 @@ export function orderTicket(): HTMLElement {
 
   typeSel.addEventListener('change', () => {
     input.type = typeSel.value as OrderType;
-    if (input.type === 'market' && (input.tif === 'gtd' || input.tif === 'gtc')) {
-      input.tif = 'day';
-    }
+    if (!TIF_BY_TYPE[input.type].includes(input.tif)) input.tif = TIF_BY_TYPE[input.type][0];
     render();
   });
   tifSel.addEventListener('change', () => {
@@ -183,6 +222,7 @@ export function orderTicket(): HTMLElement {
     buyBtn.setAttribute('aria-pressed', String(input.side === 'buy'));
     sellBtn.setAttribute('aria-pressed', String(input.side === 'sell'));
     typeSel.value = input.type;
+    for (const opt of tifSel.options) opt.disabled = !TIF_BY_TYPE[input.type].includes(opt.value as TimeInForce);
     tifSel.value = input.tif;
     priceField.hidden = !needsLimit(input.type);
     stopField.hidden = !needsStop(input.type);
@@ -251,8 +291,8 @@ export function orderTicket(): HTMLElement {
     try {
       const order = await api.post<Order>('/orders', body);
       applyOrder(order);
-      result.textContent = `Order #${order.id} ${order.side} ${fmtQty(order.qty)} ${order.symbol}${order.limit_price ? ` @ ${price(order.limit_price, decimalsOf(m.tick))}` : ''}: ${order.status.replace('_', ' ')}`;
-      result.hidden = false;
+      lastOrder = newest(order, recent.get(order.id));
+      showResult(lastOrder);
       tried = false;
       touched.clear();
       void loadAccount();
@@ -267,6 +307,7 @@ export function orderTicket(): HTMLElement {
 
   bus.on('pickPrice', ({ price: p }) => {
     if (input.type === 'market') input.type = 'limit';
+    if (!TIF_BY_TYPE[input.type].includes(input.tif)) input.tif = TIF_BY_TYPE[input.type][0];
     if (input.type === 'stop') {
       input.stopPrice = p;
       stopIn.value = p;
