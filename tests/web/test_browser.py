@@ -92,7 +92,9 @@ class Server:
         if self.db_url is None:  # an external development server that offers a helper
             req = urllib.request.Request(
                 f"{self.url}/__mock__/grant",
-                data=json.dumps({"email": email, "symbol": symbol, "qty": qty, "price": str(Decimal(price_cents) / 100)}).encode(),
+                data=json.dumps(
+                    {"email": email, "symbol": symbol, "qty": qty, "price": str(Decimal(price_cents) / 100)}
+                ).encode(),
                 headers={"Content-Type": "application/json"},
             )
             urllib.request.urlopen(req, timeout=5).read()
@@ -105,18 +107,37 @@ class Server:
         engine = create_engine(self.db_url)
         try:
             with Session(engine) as s:
-                account_id = s.scalar(select(Account.id).join(User, User.id == Account.user_id).where(User.email == email))
+                account_id = s.scalar(
+                    select(Account.id).join(User, User.id == Account.user_id).where(User.email == email)
+                )
                 assert account_id is not None, f"no account for {email}"
                 pos = s.get(Position, (account_id, symbol))
                 if pos is None:
-                    s.execute(insert(Position).values(account_id=account_id, symbol=symbol, qty=qty, held_qty=0, cost_basis=qty * price_cents, realized_pnl=0))
+                    s.execute(
+                        insert(Position).values(
+                            account_id=account_id,
+                            symbol=symbol,
+                            qty=qty,
+                            held_qty=0,
+                            cost_basis=qty * price_cents,
+                            realized_pnl=0,
+                        )
+                    )
                 else:
                     s.execute(
                         update(Position)
                         .where(Position.account_id == account_id, Position.symbol == symbol)
                         .values(qty=Position.qty + qty, cost_basis=Position.cost_basis + qty * price_cents)
                     )
-                s.execute(insert(LedgerEntry).values(account_id=account_id, kind="deposit", symbol=symbol, qty_delta=qty, created_at=datetime.now(UTC)))
+                s.execute(
+                    insert(LedgerEntry).values(
+                        account_id=account_id,
+                        kind="deposit",
+                        symbol=symbol,
+                        qty_delta=qty,
+                        created_at=datetime.now(UTC),
+                    )
+                )
                 s.commit()
         finally:
             engine.dispose()
@@ -180,14 +201,18 @@ def _run_server(tmp_path_factory: pytest.TempPathFactory, agents: bool):
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"bourse serve exited with {proc.returncode}:\n{(tmp / 'server.log').read_text()[-4000:]}")
+                pytest.fail(
+                    f"bourse serve exited with {proc.returncode}:\n{(tmp / 'server.log').read_text()[-4000:]}"
+                )
             try:
                 if _get(f"{url}/api/v1/markets")[0] == 200:
                     break
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"bourse serve did not answer in time:\n{(tmp / 'server.log').read_text()[-4000:]}")
+                pytest.fail(
+                    f"bourse serve did not answer in time:\n{(tmp / 'server.log').read_text()[-4000:]}"
+                )
             time.sleep(0.3)
         yield Server(url, db_url)
     finally:
@@ -230,7 +255,11 @@ class Trader:
         # Uncaught errors fail the test; HTTP error statuses (an expected 422) are not script errors.
         self.page.on(
             "console",
-            lambda m: m.type == "error" and "Failed to load resource" not in m.text and self.errors.append(f"console: {m.text}"),
+            lambda m: (
+                m.type == "error"
+                and "Failed to load resource" not in m.text
+                and self.errors.append(f"console: {m.text}")
+            ),
         )
         self.page.set_default_timeout(LIVE)
 
@@ -412,11 +441,15 @@ def test_two_traders_trade_from_the_page(server: Server, browser: Browser) -> No
             buyer.t("leaderboard-opt-in").check()
             buyer.t("profile-save").click()
             expect(buyer.t("profile-message")).to_contain_text("Saved")
-            expect(buyer.t("leaderboard").get_by_test_id("leaderboard-row").filter(has_text=buyer.display_name)).to_be_visible()
+            expect(
+                buyer.t("leaderboard").get_by_test_id("leaderboard-row").filter(has_text=buyer.display_name)
+            ).to_be_visible()
         buyer.shot("leaderboard")
 
         # Phone width: the same account in a 390x844 viewport.
-        phone = Trader(browser, server, "phone", viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+        phone = Trader(
+            browser, server, "phone", viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2
+        )
         try:
             phone.login(buyer.email)
             phone.select(symbol)
@@ -447,7 +480,7 @@ def _token(trader: Trader) -> str:
 
 
 def test_expired_access_token_is_refreshed(server: Server, browser: Browser) -> None:
-    """A refused access token (REST 401, Socket.IO refusal) is rotated via /auth/refresh, without a new login."""
+    """A refused access token (REST 401, Socket.IO refusal) is rotated via /auth/refresh: no new login."""
     trader = Trader(browser, server, "refresh")
     try:
         trader.register()
@@ -484,7 +517,7 @@ def test_expired_access_token_is_refreshed(server: Server, browser: Browser) -> 
 
 
 def test_live_book_matches_depth_endpoint(live_server: Server, browser: Browser) -> None:
-    """With agents trading, the ladder (snapshot + deltas, resync on gaps) equals GET /depth at the same seq."""
+    """With agents trading, the ladder (snapshot + deltas, resync on gaps) equals GET /depth at one seq."""
     trader = Trader(browser, live_server, "watcher")
     try:
         trader.open()
@@ -517,7 +550,9 @@ def test_live_book_matches_depth_endpoint(live_server: Server, browser: Browser)
                 trader.page.wait_for_timeout(400)
             else:
                 trader.page.wait_for_timeout(50)
-        assert matched >= 5, f"the page's book and GET /depth never agreed on a sequence number ({matched} checks)"
+        assert matched >= 5, (
+            f"the page's book and GET /depth never agreed on a sequence number ({matched} checks)"
+        )
         expect(trader.t("tape").get_by_test_id("tape-row").first).to_be_visible()
         trader.shot("live-market", full_page=False)
         assert not trader.errors, trader.errors

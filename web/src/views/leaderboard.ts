@@ -64,6 +64,8 @@ export function leaderboardView(): HTMLElement & { load: () => Promise<void> } {
         return clear(body, h('tr', { class: 'empty-row', testid: 'leaderboard-empty' }, h('td', { colspan: 4 }, 'Nobody has opted in yet: be the first')));
       }
       const me = state.account?.display_name;
+      // GET /account does not say whether we opted in; being on the board does.
+      if (me && !optInTouched && entries.some((e) => e.display_name === me)) optIn.checked = true;
       clear(
         body,
         entries.map((e) =>
@@ -90,10 +92,17 @@ export function leaderboardView(): HTMLElement & { load: () => Promise<void> } {
     }
   }
 
+  let optInTouched = false;
+  optIn.addEventListener('change', () => (optInTouched = true));
+
   async function saveProfile() {
     msg.hidden = true;
     try {
-      await api.patch('/account/profile', { display_name: nameIn.value.trim() || null, leaderboard_opt_in: optIn.checked });
+      const profile = await api.patch<{ display_name?: string | null; leaderboard_opt_in?: boolean }>('/account/profile', {
+        display_name: nameIn.value.trim() || null,
+        leaderboard_opt_in: optIn.checked,
+      });
+      if (profile && typeof profile.leaderboard_opt_in === 'boolean') optIn.checked = profile.leaderboard_opt_in;
       msg.textContent = optIn.checked ? 'Saved: you are on the leaderboard' : 'Saved';
       msg.className = 'inline-msg ok';
       void loadAccount();
