@@ -762,8 +762,11 @@ def unsettled_count(database_url: str, order_ids: Sequence[int]) -> int:
         engine.dispose()
 
 
-def sql_reconcile(database_url: str, account_ids: Sequence[int], listened: set[int]) -> dict[str, int]:
-    """Orders by status and trades of the run's accounts, and the fill events the listeners should see."""
+def sql_reconcile(
+    database_url: str, account_ids: Sequence[int], listened: set[int]
+) -> tuple[dict[str, int], set[tuple[int, int]]]:
+    """Orders by status and trades of the run's accounts; and the (trade id, order id) of every fill the
+    listened accounts got, i.e. the fill events their listeners must have heard."""
     from sqlalchemy import func, or_, select
 
     from schema.db import make_engine
@@ -784,17 +787,17 @@ def sql_reconcile(database_url: str, account_ids: Sequence[int], listened: set[i
                 .select_from(Trade)
                 .where(or_(Trade.buyer_account_id.in_(ids), Trade.seller_account_id.in_(ids)))
             )
-            buys = conn.scalar(select(func.count()).select_from(Trade).where(Trade.buyer_account_id.in_(lst)))
-            sells = conn.scalar(
-                select(func.count()).select_from(Trade).where(Trade.seller_account_id.in_(lst))
-            )
+            fills = {(int(t), int(o)) for t, o in conn.execute(
+                select(Trade.id, Trade.buy_order_id).where(Trade.buyer_account_id.in_(lst)))}  # fmt: skip
+            fills |= {(int(t), int(o)) for t, o in conn.execute(
+                select(Trade.id, Trade.sell_order_id).where(Trade.seller_account_id.in_(lst)))}  # fmt: skip
     finally:
         engine.dispose()
     out = {f"sql_orders_{k}": int(v) for k, v in sorted(by_status.items())}
     out["sql_orders"] = int(sum(by_status.values()))
     out["sql_trades"] = int(trades or 0)
-    out["sql_fills_of_listened_accounts"] = int((buys or 0) + (sells or 0))
-    return out
+    out["sql_fills_of_listened_accounts"] = len(fills)
+    return out, fills
 
 
 def _proc_cpu_s(pid: int) -> float:
@@ -1118,18 +1121,21 @@ def _assemble(seg: Segment, runner: LoadRun, seg_meta: dict[str, Any], unsettled
 def _reconcile(runner: LoadRun, seg: Segment, database_url: str) -> dict[str, Any]:
     """Counts that must agree: POSTs sent = accepted + rejected (+ transport errors); accepted orders (over
     the whole run so far) = the run's orders in SQL; fill events heard = fills of the listened accounts in
-    SQL's trades."""
-    sql = sql_reconcile(database_url, [a.account_id for a in runner.accounts], runner.listened)
-    ours = runner.account_of_order
-    heard = sum(1 for (_t, oid) in (runner.listeners.fills if runner.listeners else {}) if oid in ours)
+    SQL's trades. A fill event that matches no trade of ours (another deployment on the same Redis: the
+    Socket.IO channel is server-wide) is counted as foreign and left out."""
+    sql, expected = sql_reconcile(database_url, [a.account_id for a in runner.accounts], runner.listened)
+    heard_keys = set(runner.listeners.fills) if runner.listeners else set()
+    heard = len(heard_keys & expected)
     out: dict[str, Any] = {
         "posts_sent": seg.posts,
-        "posts_accepted_plus_rejected_plus_transport_errors": seg.accepted
-        + seg.rejected
-        + seg.transport_errors,
-        "accepted_so_far_in_run": len(ours),
+        "posts_accepted_plus_rejected_plus_transport_errors": (
+            seg.accepted + seg.rejected + seg.transport_errors
+        ),
+        "accepted_so_far_in_run": len(runner.account_of_order),
         **sql,
         "fill_events_heard_so_far": heard,
+        "fill_events_foreign_ignored": len(heard_keys - expected),
+        "order_events_foreign_ignored": runner.listeners.foreign if runner.listeners else 0,
     }
     out["ok_sent"] = out["posts_sent"] == out["posts_accepted_plus_rejected_plus_transport_errors"]
     out["ok_orders_in_sql"] = out["accepted_so_far_in_run"] == out["sql_orders"]
@@ -1198,8 +1204,17 @@ def options_from_args(a: argparse.Namespace) -> ServiceOptions:
     )  # fmt: skip
 
 
+def quiet_client_logs() -> None:
+    """`bourse` logs at INFO; httpx would log every request the load generator sends."""
+    import logging
+
+    for name in ("httpx", "httpcore", "socketio", "engineio", "aiohttp"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_client_logs()
     results = run_service(options_from_args(args))
     if len(results) > 1:
         _print_sweep(results)
