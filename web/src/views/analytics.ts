@@ -90,7 +90,10 @@ export function equityChart(): HTMLElement & { load: () => Promise<void> } {
     const eq = liveEquity();
     if (eq == null) return;
     const now = Math.floor(Date.now() / 1000);
-    if (lastTime && now > lastTime) series.update({ time: now as UTCTimestamp, value: eq });
+    if (lastTime && now > lastTime) {
+      series.update({ time: now as UTCTimestamp, value: eq });
+      lastTime = now - 1; // later live points may replace this one, never go before it
+    }
     if (!lastTime) {
       series.setData([{ time: now as UTCTimestamp, value: eq }]);
       lastTime = now - 1;
