@@ -800,6 +800,25 @@ def sql_reconcile(
     return out, fills
 
 
+def _postgres_cpu_s(database_url: str | None) -> dict[int, float]:
+    """CPU seconds so far of every PostgreSQL backend connected to this database (Linux /proc)."""
+    if not database_url or not database_url.startswith("postgresql"):
+        return {}
+    name = database_url.rsplit("/", 1)[-1].split("?")[0]
+    out: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if cmd.startswith("postgres:") and f" {name} " in cmd:
+            out[int(entry)] = _proc_cpu_s(int(entry))
+    return out
+
+
 def _proc_cpu_s(pid: int) -> float:
     """utime + stime of a process and its descendants (Linux /proc), in seconds."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -899,9 +918,15 @@ def run_service(opts: ServiceOptions) -> list[dict[str, Any]]:
             raise SystemExit("--url needs --database-url (accounts are seeded and results reconciled in SQL)")
         dep = Deployment(opts.url.rstrip("/"), opts.database_url, opts.redis_url, opts.secret_key, "url")
     try:
-        return asyncio.run(_run(opts, dep, segments, flow_meta, run_id))
+        results = asyncio.run(_run(opts, dep, segments, flow_meta, run_id))
     finally:
         dep.close()
+    if opts.plot:  # after the load: matplotlib's import alone would stall the listeners' event loop
+        for result in results:
+            png = report.plot(result, Path(result["path"]).with_suffix(".png"))
+            if png is not None:
+                print(f"plot: {png}", file=sys.stderr)
+    return results
 
 
 async def _run(
@@ -983,6 +1008,7 @@ async def _one_rate(
     seg_meta = meta.metadata("service", settings=settings, flow=flow_meta)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     server_cpu0 = {name: _proc_cpu_s(pid) for name, pid in dep.pids().items()}
+    pg0 = _postgres_cpu_s(dep.database_url)
     wall0 = time.perf_counter()
     listeners = runner.listeners
     with Progress(
@@ -1017,6 +1043,11 @@ async def _one_rate(
     server_cpu = {
         name: round(_proc_cpu_s(pid) - server_cpu0.get(name, 0.0), 2) for name, pid in dep.pids().items()
     }
+    if dep.database_url.startswith("postgresql"):
+        pg1 = _postgres_cpu_s(dep.database_url)
+        server_cpu["postgres (this database's backends)"] = round(
+            sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items()), 2
+        )
     result = _assemble(seg, runner, seg_meta, unsettled_at_end)
     result["reconcile"] = await asyncio.to_thread(_reconcile, runner, seg, dep.database_url)
     client_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
@@ -1025,12 +1056,21 @@ async def _one_rate(
     result["server_cpu_s"] = server_cpu
     if server_cpu:
         result["server_cpu_pct_of_one_core"] = {k: round(100 * v / wall, 1) for k, v in server_cpu.items()}
+        # CPU time per request is what a shared machine does not distort much: capacity = 1 core / cost
+        requests = max(1, seg.posts + seg.cancels)
+        result["server_cpu_ms_per_request"] = {
+            k: round(1000 * v / requests, 3) for k, v in server_cpu.items()
+        }
+        for k, v in result["server_cpu_ms_per_request"].items():
+            result["summary"][f"cpu_ms_per_request {k}"] = v
+        result["summary"]["server_cpu_ms_per_request_total"] = round(
+            1000 * sum(server_cpu.values()) / requests, 3
+        )
+        result["summary"]["client_cpu_ms_per_request"] = round(1000 * client_cpu / requests, 3)
     tag = "flat" if rate is None else f"{int(rate)}"
     path = report.write_json(result, Path(opts.out_dir) / f"service-{run_id}-{tag}.json")
     report.print_table(result, console)
-    if opts.plot:
-        png = report.plot(result, path.with_suffix(".png"))
-        console.print(f"result: {path}" + (f"\nplot:   {png}" if png else ""))
+    console.print(f"result: {path}")
     result["path"] = str(path)
     return result
 
@@ -1204,6 +1244,10 @@ def options_from_args(a: argparse.Namespace) -> ServiceOptions:
     )  # fmt: skip
 
 
+def _raise_interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def quiet_client_logs() -> None:
     """`bourse` logs at INFO; httpx would log every request the load generator sends."""
     import logging
@@ -1215,6 +1259,7 @@ def quiet_client_logs() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_client_logs()
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # stop launched processes and drop the database
     results = run_service(options_from_args(args))
     if len(results) > 1:
         _print_sweep(results)

@@ -54,7 +54,7 @@ def test_service_bench_on_postgres_and_redis_reconciles(pg_url: str, tmp_path: P
     settings = result["meta"]["settings"]
     assert settings["database"] == "postgresql" and settings["api_procs"] == 1 and settings["matchers"] == 1
     assert result["meta"]["flow"]["p_cancel"] == 0.35
-    assert result["server_cpu_s"].keys() == {"api", "matcher-0"}
+    assert {"api", "matcher-0", "postgres (this database's backends)"} == result["server_cpu_s"].keys()
     assert result["reconcile"]["fill_events_foreign_ignored"] == 0  # its own Redis: no other deployment
 
 
