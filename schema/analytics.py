@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
+import time
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -314,6 +316,7 @@ def portfolio_history(
     calendar: MarketCalendar,
     period: str = "1M",
     timeframe: str | None = None,
+    marks: dict[str, int] | None = None,
 ) -> dict:
     timeframe = _check(period, timeframe)
     account = session.get(Account, account_id)
@@ -323,7 +326,7 @@ def portfolio_history(
     today = trading_day_of(now, calendar)
     base_day, base_value = _base(session, account, period, today, calendar)
     if timeframe == "1D":
-        marks = current_marks(session)
+        marks = current_marks(session) if marks is None else marks
         cash, value = account_equity(session, account_id, marks)
         since = None if period == "all" else today - timedelta(days=PERIOD_DAYS[period]) + timedelta(days=1)
         points = [(_close_epoch(d, calendar), e) for d, e in daily_curve(session, account, since, calendar)]
@@ -427,13 +430,19 @@ def account_fills(session: Session, account_id: int, since: datetime | None) -> 
     return fills
 
 
-def account_stats(session: Session, account_id: int, now: datetime, calendar: MarketCalendar) -> dict:
+def account_stats(
+    session: Session,
+    account_id: int,
+    now: datetime,
+    calendar: MarketCalendar,
+    marks: dict[str, int] | None = None,
+) -> dict:
     account = session.get(Account, account_id)
     if account is None:
         raise LookupError(f"account {account_id} not found")
     now = _utc(now)
     today = trading_day_of(now, calendar)
-    marks = current_marks(session)
+    marks = current_marks(session) if marks is None else marks
     cash, value = account_equity(session, account_id, marks)
     equity_now = cash + value
     snapshots = [(d, e) for d, e in daily_curve(session, account, None, calendar) if d < today]
@@ -470,7 +479,12 @@ LIMIT :limit
 
 
 def leaderboard(
-    session: Session, now: datetime, calendar: MarketCalendar, period: str = "1D", limit: int = 100
+    session: Session,
+    now: datetime,
+    calendar: MarketCalendar,
+    period: str = "1D",
+    limit: int = 100,
+    marks: dict[str, int] | None = None,
 ) -> dict:
     """Opted-in people ranked by return % over the period: (equity now - base) / base, where base is each
     account's snapshot on the period's base day (the latest snapshot day <= the cutoff), or its starting cash
@@ -483,7 +497,7 @@ def leaderboard(
     if period != "all":
         cutoff = today - timedelta(days=PERIOD_DAYS[period])
         base_day = session.scalar(select(func.max(EquitySnapshot.day)).where(EquitySnapshot.day <= cutoff))
-    marks = current_marks(session)
+    marks = current_marks(session) if marks is None else marks
     params: dict[str, Any] = {"limit": limit, "base_day": base_day}
     params["base_close"] = (
         calendar.session_bounds(base_day)[1] if base_day else datetime(1970, 1, 1, tzinfo=UTC)
@@ -518,3 +532,42 @@ def set_profile(session: Session, user_id: int, display_name: str | None, opt_in
         user.leaderboard_opt_in = opt_in
     session.flush()
     return user
+
+
+class TtlCache:
+    """A value per key, recomputed at most every `ttl_s`; once a value exists, a stale one is served while
+    one background thread recomputes it (so readers never wait for the slow query after the first)."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._values: dict[Any, tuple[float, Any]] = {}
+        self._refreshing: set[Any] = set()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        now = self.clock()
+        with self._lock:
+            hit = self._values.get(key)
+            if hit is not None and now - hit[0] < self.ttl_s:
+                return hit[1]
+            stale = hit is not None and key not in self._refreshing
+            if stale:
+                self._refreshing.add(key)
+        if hit is None:
+            value = compute()
+            with self._lock:
+                self._values[key] = (self.clock(), value)
+            return value
+        if stale:
+            threading.Thread(target=self._refresh, args=(key, compute), daemon=True).start()
+        return hit[1]
+
+    def _refresh(self, key: Any, compute: Callable[[], Any]) -> None:
+        try:
+            value = compute()
+            with self._lock:
+                self._values[key] = (self.clock(), value)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)

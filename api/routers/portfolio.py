@@ -26,6 +26,29 @@ class ProfileRequest(BaseModel):
     leaderboard_opt_in: bool | None = None
 
 
+# Marks (last trade per symbol) are shared by every request for a second; the leaderboard is one ranking
+# of everyone, refreshed in the background at most every 2 s (see docs/market.md).
+MARKS_TTL_S = 1.0
+LEADERBOARD_TTL_S = 2.0
+
+
+def _caches(services: Services) -> tuple[analytics.TtlCache, analytics.TtlCache]:
+    caches = services.extras.get("analytics_caches")
+    if caches is None:
+        caches = services.extras.setdefault(
+            "analytics_caches", (analytics.TtlCache(MARKS_TTL_S), analytics.TtlCache(LEADERBOARD_TTL_S))
+        )
+    return caches
+
+
+def _marks(services: Services) -> dict[str, int]:
+    def compute() -> dict[str, int]:
+        with services.session_factory() as session:  # its own: a background refresh outlives requests
+            return analytics.current_marks(session)
+
+    return _caches(services)[0].get("marks", compute)
+
+
 def _invalid(exc: analytics.AnalyticsError) -> ApiError:
     return ApiError(422, "VALIDATION_ERROR", str(exc))
 
@@ -41,7 +64,13 @@ def portfolio_history(
     assert services.calendar is not None
     try:
         return analytics.portfolio_history(
-            session, principal.account_id, services.clock(), services.calendar, period, timeframe
+            session,
+            principal.account_id,
+            services.clock(),
+            services.calendar,
+            period,
+            timeframe,
+            _marks(services),
         )
     except analytics.AnalyticsError as exc:
         raise _invalid(exc) from exc
@@ -54,7 +83,8 @@ def account_stats(
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     assert services.calendar is not None
-    return analytics.account_stats(session, principal.account_id, services.clock(), services.calendar)
+    marks = _marks(services)
+    return analytics.account_stats(session, principal.account_id, services.clock(), services.calendar, marks)
 
 
 @router.get("/leaderboard")
@@ -64,11 +94,17 @@ def leaderboard(
     services: Services = Depends(get_services),
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
-    assert services.calendar is not None
-    try:
-        return analytics.leaderboard(session, services.clock(), services.calendar, period, limit)
-    except analytics.AnalyticsError as exc:
-        raise _invalid(exc) from exc
+    calendar = services.calendar
+    assert calendar is not None
+    if period not in analytics.PERIODS:
+        raise _invalid(analytics.AnalyticsError(f"period must be one of {', '.join(analytics.PERIODS)}"))
+
+    def compute() -> dict[str, Any]:
+        # Its own session: a background refresh outlives this request's session.
+        with services.session_factory() as own:
+            return analytics.leaderboard(own, services.clock(), calendar, period, limit, _marks(services))
+
+    return _caches(services)[1].get((period, limit), compute)
 
 
 @router.patch("/account/profile")
