@@ -8,7 +8,9 @@ book state in engine.snapshot. Orders are lists indexed by the engine.order cons
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 
 from sortedcontainers import SortedList
 
@@ -20,7 +22,6 @@ from engine.level import Level
 from engine.matching import fillable, match
 from engine.order import (
     ACCT,
-    EXPIRE,
     HOLD,
     LEAVES,
     OID,
@@ -28,7 +29,6 @@ from engine.order import (
     QTY,
     SEQ,
     SIDE,
-    STOP,
     TERMS,
     Order,
     RestingOrder,
@@ -72,7 +72,9 @@ class OrderBook:
         self.best_ask: int | None = None
         self.orders: dict[int, Order] = {}  # every open order, resting or waiting stop
         self.stops = StopBook()
-        self.expirable: dict[int, Order] = {}  # open DAY / GTD orders
+        # side tables for the two rarely set attributes, kept from acceptance until the order ends
+        self.expiry: dict[int, int | None] = {}  # open DAY / GTD order id -> expire_at (None: next Expire)
+        self.stop_prices: dict[int, int] = {}  # open stop / stop-limit order id -> stop price
         self.changed_bids: set[int] = set()  # prices whose L2 level changed since take_changes()
         self.changed_asks: set[int] = set()
         self.reference_price = instrument.reference_price
@@ -164,7 +166,7 @@ class OrderBook:
                     return self._new_general(c)
                 seq = self.seq = self.seq + 1
                 acct = c.account
-                o = [oid, acct, side, price, qty, qty, None, seq, t, None, None]
+                o = [oid, acct, side, price, qty, qty, None, seq, t]
                 level.orders.append(o)
                 level.qty += qty
                 level.count += 1
@@ -256,8 +258,11 @@ class OrderBook:
         typ = c.type
         seq = self.seq = self.seq + 1  # the Accepted event's seq: the order's time priority
         t = terms(typ, c.tif, c.stp, c.post_only)
-        expire_at = c.expire_at if c.tif is not GTC else None
-        o = [c.order_id, c.account, c.side, c.price, c.qty, c.qty, c.hold, seq, t, c.stop_price, expire_at]
+        o = [c.order_id, c.account, c.side, c.price, c.qty, c.qty, c.hold, seq, t]
+        if c.tif is DAY or c.tif is GTD:
+            self.expiry[c.order_id] = c.expire_at
+        if c.stop_price is not None:
+            self.stop_prices[c.order_id] = c.stop_price
         events: list = [None]  # Accepted goes first but says whether the order rested: filled in last
         if typ is STOP_MARKET or typ is STOP_LIMIT:
             self._park(o)
@@ -272,7 +277,7 @@ class OrderBook:
     def _accepted(self, o: Order, resting: bool, ts: int) -> Accepted:
         t: Terms = o[TERMS]
         ev = AcceptedT(o[SEQ], self.symbol, o[OID], o[ACCT], o[SIDE], t.type, t.tif, o[QTY], o[PRICE],
-                       o[STOP], resting, ts)  # fmt: skip
+                       self.stop_prices.get(o[OID]), resting, ts)  # fmt: skip
         ev.__class__ = Accepted
         return ev
 
@@ -302,6 +307,8 @@ class OrderBook:
             else:
                 self._rest(o)
                 rested = True
+        if not o[LEAVES]:
+            self._forget(o[OID])
         if traded and self.stops.by_id:
             self._run_stops(events, ts)
         return rested
@@ -336,15 +343,18 @@ class OrderBook:
         level.count += 1
         changed.add(price)
         self.orders[o[OID]] = o
-        if o[EXPIRE] is not None or o[TERMS].tif is DAY:
-            self.expirable[o[OID]] = o
 
     def _park(self, o: Order) -> None:
         """A stop order waits off the book until the last trade price reaches its stop price."""
-        self.stops.add(o)
+        self.stops.add(o, self.stop_prices[o[OID]])
         self.orders[o[OID]] = o
-        if o[EXPIRE] is not None or o[TERMS].tif is DAY:
-            self.expirable[o[OID]] = o
+
+    def _forget(self, oid: int) -> None:
+        """The order ended (canceled, expired or filled): drop its side-table entries."""
+        if self.expiry:
+            self.expiry.pop(oid, None)
+        if self.stop_prices:
+            self.stop_prices.pop(oid, None)
 
     def _drop_level(self, side: Side, price: int) -> None:
         if side is BUY:
@@ -380,17 +390,17 @@ class OrderBook:
         """Remove an open order from every index (book level or stop list). Leaves are untouched."""
         oid = o[OID]
         if oid in self.stops.by_id:
-            self.stops.remove(o)
+            self.stops.remove(o, self.stop_prices[oid])
         else:
             self._unrest(o)
         del self.orders[oid]
-        self.expirable.pop(oid, None)
 
     def _cancel(self, o: Order, reason: CancelReason, events: list, ts: int) -> None:
         """Emit Canceled for the rest of `o` (already off the book) and release its hold."""
         leaves = o[LEAVES]
         h = o[HOLD]
         o[LEAVES] = 0
+        self._forget(o[OID])
         if h is not None:
             o[HOLD] = 0
         else:
@@ -415,7 +425,7 @@ class OrderBook:
         side = o[SIDE]
         stops = self.stops.by_id
         if stops and oid in stops:
-            self.stops.remove(o)
+            self.stops.remove(o, self.stop_prices[oid])
         else:
             price = o[PRICE]
             if side is BUY:
@@ -434,8 +444,8 @@ class OrderBook:
                     o[LEAVES] = 0
                     level.compact()
         del self.orders[oid]
-        if self.expirable:
-            self.expirable.pop(oid, None)
+        if self.expiry or self.stop_prices:
+            self._forget(oid)
         o[LEAVES] = 0
         h = o[HOLD]
         seq = self.seq = self.seq + 1
@@ -475,10 +485,8 @@ class OrderBook:
         """Expire GTD orders with expire_at <= now, and DAY orders (at their expire_at if they carry one,
         else at any Expire: the end-of-day job sends it at the close)."""
         now = c.now
-        due = sorted(
-            (o for o in self.expirable.values() if (o[EXPIRE] is None or o[EXPIRE] <= now)),
-            key=_by_seq,
-        )
+        orders = self.orders
+        due = sorted((orders[oid] for oid, t in self.expiry.items() if t is None or t <= now), key=_by_seq)
         events: list = []
         for o in due:
             self._close(o)
@@ -506,7 +514,8 @@ class OrderBook:
         waiting = o[OID] in self.stops.by_id
         qty = o[QTY] if c.qty is None else c.qty
         price = o[PRICE] if c.price is None else c.price
-        stop = o[STOP] if c.stop_price is None else c.stop_price
+        old_stop = self.stop_prices.get(o[OID])
+        stop = old_stop if c.stop_price is None else c.stop_price
         leaves = qty - (o[QTY] - o[LEAVES])
         buy = o[SIDE] is BUY
         hold = o[HOLD]
@@ -521,7 +530,7 @@ class OrderBook:
         else:
             released = extra
         ts = c.ts
-        if price == o[PRICE] and stop == o[STOP] and qty < o[QTY]:
+        if price == o[PRICE] and stop == old_stop and qty < o[QTY]:
             # reduce: keeps its place in the queue
             if not waiting:
                 p = o[PRICE]
@@ -539,7 +548,9 @@ class OrderBook:
         self._close(o)
         o[LEAVES] = 0
         self.seq += 1
-        n = [o[OID], o[ACCT], o[SIDE], price, qty, leaves, hold, self.seq, o[TERMS], stop, o[EXPIRE]]
+        n = [o[OID], o[ACCT], o[SIDE], price, qty, leaves, hold, self.seq, o[TERMS]]
+        if stop is not None:
+            self.stop_prices[n[OID]] = stop
         events: list = [
             make(Replaced, self.seq, self.symbol, n[OID], n[ACCT], qty, price, stop, leaves,
                  released if buy else 0, 0 if buy else released, ts)
@@ -561,7 +572,8 @@ class OrderBook:
             return R.INVALID_REPLACE
         qty = o[QTY] if c.qty is None else c.qty
         price = o[PRICE] if c.price is None else c.price
-        stop = o[STOP] if c.stop_price is None else c.stop_price
+        old_stop = self.stop_prices.get(o[OID])
+        stop = old_stop if c.stop_price is None else c.stop_price
         if qty.__class__ is not _INT or qty <= 0 or qty < ins.min_qty:
             return R.INVALID_QTY
         if ins.max_qty is not None and qty > ins.max_qty:
@@ -579,12 +591,12 @@ class OrderBook:
                 return R.OUTSIDE_BAND
         if price is not None and ins.max_notional is not None and price * qty > ins.max_notional:
             return R.MAX_NOTIONAL
-        if c.stop_price is not None and stop != o[STOP]:
+        if c.stop_price is not None and stop != old_stop:
             if stop.__class__ is not _INT or stop <= 0:
                 return R.INVALID_PRICE
             if stop % ins.tick:
                 return R.OFF_TICK
-        if qty == o[QTY] and price == o[PRICE] and stop == o[STOP]:
+        if qty == o[QTY] and price == o[PRICE] and stop == old_stop:
             return R.INVALID_REPLACE  # nothing changes
         return None
 
@@ -596,9 +608,8 @@ class OrderBook:
             o = stops.next_fired(self.last_price)
             if o is None:
                 return
-            stops.remove(o)
+            stops.remove(o, self.stop_prices[o[OID]])
             del self.orders[o[OID]]
-            self.expirable.pop(o[OID], None)
             self.seq += 1
             o[SEQ] = self.seq  # a fired stop-limit that rests has the Triggered event's priority
             events.append(make(Triggered, self.seq, self.symbol, o[OID], o[ACCT], self.last_price, ts))
@@ -608,22 +619,26 @@ class OrderBook:
     def get_order(self, order_id: int) -> RestingOrder | None:
         """A copy of an open order's state (filled, leaves, hold_remaining, status); None if not open."""
         o = self.orders.get(order_id)
-        return None if o is None else RestingOrder.of(o, self._is_fired(o))
+        return None if o is None else self._resting(o)
 
-    def _is_fired(self, o: Order) -> bool:
-        return o[STOP] is not None and o[OID] not in self.stops.by_id
+    def _resting(self, o: Order) -> RestingOrder:
+        oid = o[OID]
+        stop = self.stop_prices.get(oid)
+        fired = stop is not None and oid not in self.stops.by_id
+        return RestingOrder.of(o, stop, self.expiry.get(oid), fired)
 
     def open_orders(self) -> list[RestingOrder]:
         """Every open order in engine-seq order: what settlement keeps and a rebuild loads."""
-        return [RestingOrder.of(o, self._is_fired(o)) for o in sorted(self.orders.values(), key=_by_seq)]
+        return [self._resting(o) for o in sorted(self.orders.values(), key=_by_seq)]
 
     def level_orders(self, side: Side, price: int) -> list[RestingOrder]:
         """Open orders at one price, in queue order."""
         level = (self.bids if side is BUY else self.asks).get(price)
-        return [] if level is None else [RestingOrder.of(o, self._is_fired(o)) for o in level.live()]
+        return [] if level is None else [self._resting(o) for o in level.live()]
 
     def stop_orders(self) -> list[RestingOrder]:
-        return [RestingOrder.of(o, False) for o in self.stops]
+        """Waiting stops: buys then sells, each by (stop price, seq)."""
+        return [self._resting(o) for o in self.stops]
 
     def take_changes(self) -> list[tuple[Side, int, int, int]]:
         """L2 levels changed since the last call: (side, price, total qty, order count), absolute
@@ -645,26 +660,67 @@ class OrderBook:
     # ------------------------------------------------------------------ state
     def load_resting(self, orders: Iterable[RestingOrder], seq: int | None = None,
                      last_price: int | None = None) -> None:  # fmt: skip
-        """Rebuild: load open orders (any order: sorted by engine seq here) into this empty book. Each
-        keeps its seq, filled, leaves and hold, so the state hash equals the live book's."""
+        """Rebuild: load open orders (in any order: sorted by engine seq here) into this empty book.
+        Each keeps its seq, filled, leaves and hold, so the state hash equals the live book's.
+        Inlined level building: this is the crash-recovery path, 1M orders must take seconds."""
         if self.orders:
             raise ValueError("load_resting needs an empty book")
-        rest = self._rest
-        park = self._park
-        top = 0
-        for r in sorted(orders, key=_by_seq):
-            o = r.to_order()
-            if r.seq > top:
-                top = r.seq
-            if r.stop_price is not None and not r.triggered:
-                park(o)
-            else:
-                rest(o)
+        # a million new lists would trigger full cyclic-GC passes over the growing book (they find no
+        # garbage here): pause the collector for the load, restoring its previous state
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._load(orders)
+        finally:
+            if was_enabled:
+                gc.enable()
+        top = max((o[SEQ] for o in self.orders.values()), default=0)
         self.seq = max(self.seq, top) if seq is None else seq
         if last_price is not None:
             self.last_price = last_price
         self.changed_bids.clear()
         self.changed_asks.clear()
+
+    def _load(self, orders: Iterable[RestingOrder]) -> None:
+        rows = sorted(orders, key=_seq_attr)
+        all_orders = self.orders
+        expiry = self.expiry
+        stop_prices = self.stop_prices
+        cache: dict[tuple, Terms] = {}
+        sides = ((self.bids, self.bid_prices), (self.asks, self.ask_prices))
+        new_levels: tuple[list[int], list[int]] = ([], [])
+        for r in rows:
+            key = (r.type, r.tif, r.stp, r.post_only)
+            t = cache.get(key)
+            if t is None:
+                t = cache[key] = terms(*key)
+            if r.filled != r.qty - r.leaves or r.leaves <= 0:
+                raise ValueError(f"order {r.order_id}: needs leaves > 0 and filled == qty - leaves")
+            oid = r.order_id
+            o = [oid, r.account, r.side, r.price, r.qty, r.leaves, r.hold_remaining, r.seq, t]
+            if r.tif is DAY or r.tif is GTD:
+                expiry[oid] = r.expire_at
+            if r.stop_price is not None:
+                stop_prices[oid] = r.stop_price
+                if not r.triggered:
+                    self._park(o)
+                    continue
+            is_sell = r.side is not BUY
+            levels = sides[is_sell][0]
+            price = r.price
+            level = levels.get(price)
+            if level is None:
+                level = levels[price] = Level(price)
+                new_levels[is_sell].append(price)
+            o[PRICE] = level.price
+            level.orders.append(o)
+            level.qty += o[LEAVES]
+            level.count += 1
+            all_orders[oid] = o
+        for (_levels, prices), added in zip(sides, new_levels, strict=True):
+            prices.update(added)
+        self.best_bid = self.bid_prices[-1] if self.bids else None
+        self.best_ask = self.ask_prices[0] if self.asks else None
 
     def state_hash(self) -> str:
         from engine.snapshot import state_hash
@@ -672,8 +728,11 @@ class OrderBook:
         return state_hash(self)
 
 
-def _by_seq(o: Order | RestingOrder) -> int:
-    return o.seq if isinstance(o, RestingOrder) else o[SEQ]
+def _by_seq(o: Order) -> int:
+    return o[SEQ]
+
+
+_seq_attr = attrgetter("seq")
 
 
 _PLAIN = {stp: terms(LIMIT, GTC, stp, False) for stp in StpMode}

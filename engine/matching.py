@@ -44,7 +44,8 @@ def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -
     else:
         levels, prices, changed, idx, best = book.bids, book.bid_prices, book.changed_bids, -1, book.best_bid
     orders = book.orders
-    expirable = book.expirable
+    expiry = book.expiry
+    stop_prices = book.stop_prices
     sym = book.symbol
     seq = book.seq
     append = events.append
@@ -85,8 +86,10 @@ def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -
                 lqty -= ml
                 mid = m[OID]
                 del orders[mid]
-                if expirable:
-                    expirable.pop(mid, None)
+                if expiry:
+                    expiry.pop(mid, None)
+                if stop_prices:
+                    stop_prices.pop(mid, None)
                 mh = m[HOLD] or 0
                 m[LEAVES] = 0
                 if m[HOLD] is not None:
@@ -152,8 +155,10 @@ def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -
                 q.popleft()
                 level.count -= 1
                 del orders[m[OID]]
-                if expirable:
-                    expirable.pop(m[OID], None)
+                if expiry:
+                    expiry.pop(m[OID], None)
+                if stop_prices:
+                    stop_prices.pop(m[OID], None)
             seq += 1
             ev = TradeT(seq, sym, best, n, aggressor, m[OID], tid, m[ACCT], tacct, bre, mstatus,
                         PARTIAL if leaves else FILLED, ml, leaves, ts, sre)  # fmt: skip

@@ -1,9 +1,10 @@
 """Order state inside the engine, and its plain-data twin `RestingOrder`.
 
-A live order is a plain list indexed by the constants below, not an object: building a 11-item list
+A live order is a plain list indexed by the constants below, not an object: building a 9-item list
 costs ~50 ns where a slotted object with as many fields costs ~250 ns, and each new order builds one.
 Item access (`o[LEAVES]`) is as fast as slot access. Only OrderBook and the match loop touch these
-lists; everything outside the engine sees `RestingOrder` copies.
+lists; everything outside the engine sees `RestingOrder` copies. The two rarely set attributes, stop
+price and expire_at, live in side tables of the book (8 bytes saved per order for each).
 
 While an order is open, filled = qty - leaves (a reduce lowers both), so neither `filled` nor the
 status is stored. A list whose LEAVES is 0 is dead (canceled, replaced, filled): levels delete lazily.
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from engine.types import OrderStatus, OrderType, Side, StpMode, TimeInForce
 
-Order = list  # [OID, ACCT, SIDE, PRICE, QTY, LEAVES, HOLD, SEQ, TERMS, STOP, EXPIRE]
+Order = list  # [OID, ACCT, SIDE, PRICE, QTY, LEAVES, HOLD, SEQ, TERMS]
 
 OID = 0  # order_id
 ACCT = 1  # account
@@ -26,9 +27,7 @@ LEAVES = 5  # open qty; 0 = dead entry
 HOLD = 6  # cash (buy) or shares (sell) still reserved, None when not tracked
 SEQ = 7  # time priority: seq of the event that (re)placed it
 TERMS = 8  # shared Terms: type, tif, stp, post_only
-STOP = 9  # stop price (stop / stop_limit; kept after firing), else None
-EXPIRE = 10  # expire_at (epoch ms) or None
-FIELDS = 11
+FIELDS = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +82,7 @@ class RestingOrder:
     triggered: bool = False
 
     @classmethod
-    def of(cls, o: Order, triggered: bool) -> RestingOrder:
+    def of(cls, o: Order, stop_price: int | None, expire_at: int | None, triggered: bool) -> RestingOrder:
         t: Terms = o[TERMS]
         return cls(
             order_id=o[OID],
@@ -95,10 +94,10 @@ class RestingOrder:
             filled=o[QTY] - o[LEAVES],
             leaves=o[LEAVES],
             price=o[PRICE],
-            stop_price=o[STOP],
+            stop_price=stop_price,
             seq=o[SEQ],
             hold_remaining=o[HOLD],
-            expire_at=o[EXPIRE],
+            expire_at=expire_at,
             stp=t.stp,
             post_only=t.post_only,
             status=status_of(o),
@@ -118,14 +117,12 @@ class RestingOrder:
             self.hold_remaining,
             self.seq,
             terms(self.type, self.tif, self.stp, self.post_only),
-            self.stop_price,
-            self.expire_at,
         ]
 
 
-def describe(o: Order) -> str:
+def describe(o: Order, stop_price: int | None, expire_at: int | None) -> str:
     t: Terms = o[TERMS]
     return (
-        f"{o[OID]} {o[ACCT]} {o[SIDE]} {t.type} {t.tif} {o[PRICE]} {o[STOP]} {o[QTY]} {o[LEAVES]} "
-        f"{o[HOLD]} {o[SEQ]} {o[EXPIRE]} {t.stp} {int(t.post_only)}"
+        f"{o[OID]} {o[ACCT]} {o[SIDE]} {t.type} {t.tif} {o[PRICE]} {stop_price} {o[QTY]} {o[LEAVES]} "
+        f"{o[HOLD]} {o[SEQ]} {expire_at} {t.stp} {int(t.post_only)}"
     )

@@ -52,9 +52,9 @@ def state_lines(book: OrderBook):
             level = levels[price]
             yield f"L {side} {price} {level.qty} {level.count}"
             for o in level.live():
-                yield describe(o)
+                yield describe(o, book.stop_prices.get(o[0]), book.expiry.get(o[0]))
     for o in book.stops:
-        yield "S " + describe(o)
+        yield "S " + describe(o, book.stop_prices.get(o[0]), book.expiry.get(o[0]))
 
 
 def state_hash(book: OrderBook) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from sortedcontainers import SortedList
 
-from engine.order import OID, SEQ, SIDE, STOP, Order
+from engine.order import OID, SEQ, SIDE, Order
 from engine.types import Side
 
 
@@ -26,12 +26,12 @@ class StopBook:
     def __contains__(self, order_id: int) -> bool:
         return order_id in self.by_id
 
-    def add(self, o: Order) -> None:
-        (self.buys if o[SIDE] is Side.BUY else self.sells).add((o[STOP], o[SEQ], o[OID]))
+    def add(self, o: Order, stop_price: int) -> None:
+        (self.buys if o[SIDE] is Side.BUY else self.sells).add((stop_price, o[SEQ], o[OID]))
         self.by_id[o[OID]] = o
 
-    def remove(self, o: Order) -> None:
-        (self.buys if o[SIDE] is Side.BUY else self.sells).remove((o[STOP], o[SEQ], o[OID]))
+    def remove(self, o: Order, stop_price: int) -> None:
+        (self.buys if o[SIDE] is Side.BUY else self.sells).remove((stop_price, o[SEQ], o[OID]))
         del self.by_id[o[OID]]
 
     def next_fired(self, last: int) -> Order | None:
