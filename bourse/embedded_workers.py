@@ -83,7 +83,7 @@ def start(
     running.stoppers.append(scheduler.stop)
 
     if agents and owned:
-        runner = AgentRunner(demo_config(owned), OrderGateway(session_factory, bus))
+        runner = AgentRunner(demo_config(owned), OrderGateway(session_factory, bus, calendar=ctx.calendar))
         running.threads.append(start_thread(runner, stop))
         log.info("demo agents trading %s", ", ".join(owned))
     return running

@@ -120,3 +120,21 @@ def test_lobster_replay_builds_a_real_book_through_the_order_path(market: Market
     with market.sessions() as s:
         assert audit(s) == []
     matcher.close()
+
+
+def test_agents_send_nothing_while_the_market_is_closed() -> None:
+    from datetime import UTC, datetime
+
+    from engine.types import Side
+    from schema.calendar import MarketCalendar
+    from schema.intake import Rules
+    from schema.transport import InProcessBus
+    from workers.agents.orders import Place
+
+    saturday = datetime(2025, 6, 7, 15, 0, tzinfo=UTC)
+    bus = InProcessBus()
+    gateway = OrderGateway(None, bus, clock=lambda: saturday, calendar=MarketCalendar())  # type: ignore[arg-type]
+    rules = Rules("AAPL", "Apple", 1, 1, 1, 10**6, 10**12, 229_87, 1000, 206_89, 252_85, "active")
+    assert gateway.place(1, rules, Place(Side.BUY, 10, 229_00)) is None
+    assert gateway.rejects == {"MARKET_CLOSED": 1}
+    assert bus.read("AAPL", "0-0", 10, 0) == []

@@ -36,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import redis
     from sqlalchemy import select
 
+    from schema.calendar import calendar_from_settings
     from schema.db import make_engine, make_session_factory
     from schema.models import Instrument
     from schema.settings import Settings
@@ -51,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bourse agents needs BOURSE_REDIS_URL (embedded `bourse serve` runs the demo agents itself)")
         return 2
     sessions = make_session_factory(make_engine(settings.database_url, pool_size=4))
-    gateway = OrderGateway(sessions, RedisStreamBus(redis.Redis.from_url(settings.redis_url)))
+    bus = RedisStreamBus(redis.Redis.from_url(settings.redis_url))
+    gateway = OrderGateway(sessions, bus, calendar=calendar_from_settings(settings))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if args.replay:

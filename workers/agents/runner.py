@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.commands import Cancel
 from engine.types import OrderType, Side, StpMode, TimeInForce
 from schema import balances
+from schema.calendar import Admission, MarketCalendar, admission
 from schema.intake import IntakeError, OrderSpec, Rules, new_order_command, place_order
 from schema.models import Account, Instrument, Order, Position, User
 from schema.transport import CommandBus
@@ -107,11 +108,17 @@ class OrderGateway:
     """Places and cancels for agents through schema.intake and the command bus (the API's order path)."""
 
     def __init__(
-        self, session_factory: sessionmaker[Session], bus: CommandBus, clock: Callable[[], datetime] = _now
-    ):
+        self,
+        session_factory: sessionmaker[Session],
+        bus: CommandBus,
+        clock: Callable[[], datetime] = _now,
+        calendar: MarketCalendar | None = None,
+    ) -> None:
         self.sessions = session_factory
         self.bus = bus
         self.clock = clock
+        # The API's admission rule applies to agents too: nothing is sent while the market is closed.
+        self.calendar = calendar
         self.rejects: dict[str, int] = {}
 
     def rules(self, symbol: str) -> Rules:
@@ -125,6 +132,9 @@ class OrderGateway:
         self, account_id: int, rules: Rules, action: Place, stp: StpMode = StpMode.CANCEL_RESTING
     ) -> int | None:
         now = self.clock()
+        if self.calendar is not None and admission(now, self.calendar) is not Admission.ACCEPT:
+            self.rejects["MARKET_CLOSED"] = self.rejects.get("MARKET_CLOSED", 0) + 1
+            return None
         market = action.price is None
         spec = OrderSpec(
             symbol=rules.symbol,
