@@ -383,8 +383,7 @@ class OrderBook:
         else:
             level.dead += 1
             if level.dead > 16 and level.dead > level.count:
-                o[LEAVES] = 0
-                level.compact()
+                level.compact(o)
 
     def _close(self, o: Order) -> None:
         """Remove an open order from every index (book level or stop list). Leaves are untouched."""

@@ -21,8 +21,9 @@ class Level:
         self.orders: deque[Order] = deque()
         self.dead = 0
 
-    def compact(self) -> None:
-        self.orders = deque([o for o in self.orders if o[LEAVES]])
+    def compact(self, leaving: Order | None = None) -> None:
+        """Drop dead entries (and `leaving`, an order being taken off whose leaves are still set)."""
+        self.orders = deque([o for o in self.orders if o[LEAVES] and o is not leaving])
         self.dead = 0
 
     def live(self) -> list[Order]:

@@ -43,7 +43,10 @@ def restore(snap: BookSnapshot) -> OrderBook:
 
 def state_lines(book: OrderBook):
     """The canonical text of the book state, one line per item, in full priority order."""
-    yield f"book {book.symbol} seq={book.seq} last={book.last_price} ref={book.reference_price}"
+    yield (
+        f"book {book.symbol} seq={book.seq} last={book.last_price} ref={book.reference_price} "
+        f"open={len(book.orders)} stops={len(book.stops)} expiring={len(book.expiry)}"
+    )
     for side, prices, levels in (
         ("B", reversed(book.bid_prices), book.bids),
         ("S", book.ask_prices, book.asks),

@@ -455,3 +455,15 @@ def test_depth_snapshot_top_n_with_seq(book):
     d = book.depth(2)
     assert d.bids == ((99, 14, 1), (98, 13, 1)) and d.asks == ((101, 24, 1), (102, 23, 1))
     assert d.seq == book.seq == 10 and d.best_bid == 99 and d.best_ask == 101
+
+
+def test_mass_cancel_of_a_crowded_level_reports_every_canceled_qty(book):
+    # enough cancels at one price to trigger the level's compaction in the middle of the mass cancel
+    for i in range(1, 31):
+        book.apply(buy(i, i, 99, acct=1))
+    for i in range(31, 36):
+        book.apply(buy(i, 1, 99, acct=2))
+    ev = book.apply(MassCancel(1, SYM))
+    assert [(e.order_id, e.canceled_qty, e.filled_qty) for e in ev] == [(i, i, 0) for i in range(1, 31)]
+    assert queue(book, BUY, 99) == [(i, 1) for i in range(31, 36)]
+    assert levels(book)[0] == [(99, 5, 5)] and sorted(book.orders) == list(range(31, 36))
