@@ -90,7 +90,7 @@ class Server:
     def grant_shares(self, email: str, symbol: str, qty: int, price_cents: int) -> None:
         """Give an account shares (people start with cash only and nobody sells short): a ledger deposit."""
         if self.db_url is None:
-            pytest.fail("set BOURSE_WEB_TEST_DB to the external server's database URL (shares are granted in SQL)")
+            pytest.fail("BOURSE_WEB_TEST_DB (the external server's database URL) is needed to grant shares")
         from sqlalchemy import create_engine, insert, select, update
         from sqlalchemy.orm import Session
 

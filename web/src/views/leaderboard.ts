@@ -53,7 +53,7 @@ export function leaderboardView(): HTMLElement & { load: () => Promise<void> } {
   async function load() {
     for (const b of buttons) b.classList.toggle('active', b.dataset.period === period);
     fillProfile();
-    if (!body.children.length || root.dataset.state !== 'ready') {
+    if (!body.children.length) {
       clear(body, h('tr', { class: 'empty-row' }, h('td', { colspan: 4 }, h('span', { class: 'spinner' }), 'Loading leaderboard…')));
     }
     try {
@@ -107,6 +107,8 @@ export function leaderboardView(): HTMLElement & { load: () => Promise<void> } {
       msg.className = 'inline-msg ok';
       void loadAccount();
       void load();
+      // The board is served from a short server-side cache: look again once it has turned over.
+      setTimeout(() => void load(), 3000);
     } catch (err) {
       msg.textContent = err instanceof ApiError && err.notFound ? 'Profiles are not available on this server yet' : errorMessage(err);
       msg.className = 'inline-msg error';
@@ -115,5 +117,9 @@ export function leaderboardView(): HTMLElement & { load: () => Promise<void> } {
   }
 
   watch('account', fillProfile);
+  // Keep the board fresh while it is on screen.
+  setInterval(() => {
+    if (root.offsetParent !== null && !document.hidden) void load();
+  }, 10_000);
   return Object.assign(root, { load });
 }
