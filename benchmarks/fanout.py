@@ -92,8 +92,13 @@ class PublishClock:
                 data = json.loads(msg["data"])
             except (ValueError, TypeError):
                 continue
-            if data.get("event") == "trade":
-                self.at.setdefault(int(data["data"]["id"]), t)
+            if data.get("event") != "trade":
+                continue
+            payload = data.get("data")
+            if isinstance(payload, list | tuple):  # python-socketio packs the emit's arguments in a list
+                payload = payload[0] if payload else None
+            if isinstance(payload, dict) and "id" in payload:
+                self.at.setdefault(int(payload["id"]), t)
 
     def close(self) -> None:
         self._stop.set()
