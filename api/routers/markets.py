@@ -58,14 +58,27 @@ async def depth(symbol: str, request: Request) -> Response:
     rules = services.instruments.get(symbol.upper())
     if rules is None:
         return error_response(404, "UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}")
+    cache: dict[tuple[str, int], tuple[Any, bytes]] = services.extras.setdefault("depth_cache", {})
+    key = (rules.symbol, levels)
     if services.async_redis is not None:
         raw = await services.async_redis.get(depth_key(rules.symbol))
+        hit = cache.get(key)
+        if hit is not None and hit[0] == raw:  # unchanged since the last request: reuse the body
+            return Response(hit[1], media_type=_JSON)
         doc = None if raw is None else slice_depth(json.loads(raw), levels)
+        version: Any = raw
     else:
         doc = services.marketdata.depth(rules.symbol, levels)
+        # The engine sequence changes with every book change, so it identifies the snapshot.
+        version = None if doc is None else doc["seq"]
+        hit = cache.get(key)
+        if hit is not None and hit[0] == version and version is not None:
+            return Response(hit[1], media_type=_JSON)
     if doc is None:  # nothing published yet: an empty book at sequence 0
         doc = {"symbol": rules.symbol, "seq": 0, "bids": [], "asks": []}
-    return Response(json.dumps(doc, separators=(",", ":")), media_type=_JSON)
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    cache[key] = (version, body)
+    return Response(body, media_type=_JSON)
 
 
 @router.get("/markets/{symbol}/trades")

@@ -134,3 +134,28 @@ def test_tape_and_candles_are_built_from_trades(ex: Harness) -> None:
 def test_market_status_when_always_open(ex: Harness) -> None:
     s = ex.client.get("/api/v1/market/status").json()
     assert s["open"] is True and s["next_open"] is None and s["timezone"] == "UTC"
+
+
+def test_depth_scaled_out_reads_the_matchers_redis_snapshot(ex: Harness, redis_url: str) -> None:
+    import redis
+    import redis.asyncio as aioredis
+
+    from schema.marketdata import RedisMarketData
+
+    RedisMarketData(redis.Redis.from_url(redis_url)).put(
+        "AAPL",
+        {"symbol": "AAPL", "seq": 5, "bids": [{"price": "230.00", "qty": "3", "orders": 1}], "asks": []},
+        None,
+    )
+    ex.services.async_redis = aioredis.Redis.from_url(redis_url)
+    first = ex.client.get("/api/v1/markets/AAPL/depth?levels=1").json()
+    assert first == {
+        "symbol": "AAPL",
+        "seq": 5,
+        "bids": [{"price": "230.00", "qty": "3", "orders": 1}],
+        "asks": [],
+    }
+    RedisMarketData(redis.Redis.from_url(redis_url)).put(
+        "AAPL", {"symbol": "AAPL", "seq": 6, "bids": [], "asks": []}, None
+    )
+    assert ex.client.get("/api/v1/markets/AAPL/depth?levels=1").json()["seq"] == 6  # the cache follows
