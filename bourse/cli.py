@@ -210,9 +210,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that hand their arguments to another entry point. argparse's REMAINDER refuses a first
+# argument that looks like a flag (`bourse worker --all`), so these are split off before parsing.
+_PASSTHROUGH = {"worker": "worker_args", "agents": "agents_args", "bench": "bench_args"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] in _PASSTHROUGH:
+        args = parser.parse_args(argv[:1])
+        setattr(args, _PASSTHROUGH[argv[0]], argv[1:])
+    else:
+        args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
