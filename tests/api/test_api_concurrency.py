@@ -108,3 +108,50 @@ def test_concurrent_duplicates_make_exactly_one_order(pg_ex: Harness) -> None:
     assert ex.account(user)["cash_held"] == "230.00"
     assert len(ex.bus.read("AAPL", "0-0", 100, 0)) == 1
     _ledger_matches_balances(ex, user.account_id)
+
+
+def test_concurrent_replaces_never_overspend(pg_ex: Harness) -> None:
+    ex = pg_ex
+    user = ex.register()
+    body = {
+        "symbol": "AAPL",
+        "side": "buy",
+        "type": "limit",
+        "time_in_force": "gtc",
+        "qty": "1",
+        "limit_price": "230.00",
+    }
+    oid = ex.post_order(user, **body).json()["id"]
+    # Replacing to 400 shares needs 399 * 230.00 = 91770.00 more and 99770.00 is available: it is held
+    # once. Racers that read the order before that hold committed lose the conditional update (422);
+    # later ones see it in pending_hold and need nothing more (202, extra_hold 0; the engine rejects
+    # them as no-ops).
+    results = _all_at_once(
+        50, lambda i: ex.client.patch(f"/api/v1/orders/{oid}", json={"qty": "400"}, headers=user.headers)
+    )
+    assert {r.status_code for r in results} <= {202, 422}
+    assert {r.json()["code"] for r in results if r.status_code == 422} <= {"INSUFFICIENT_FUNDS"}
+    extras = [c.extra_hold for _id, c in ex.bus.read("AAPL", "0-0", 100, 0) if hasattr(c, "extra_hold")]
+    assert sorted(extras, reverse=True)[:2] == [91_770_00, 0] or extras == [91_770_00]
+    acct = ex.account(user)
+    assert (acct["cash_available"], acct["cash_held"]) == ("8000.00", "92000.00")
+    with ex.session_factory() as s:
+        assert s.get(Order, oid).pending_hold == 91_770_00
+    _ledger_matches_balances(ex, user.account_id)
+    # Settled by the real matcher: the order is 400 shares, fully covered, nothing held twice.
+    from schema.audit import audit
+    from workers.matcher import Matcher
+
+    matcher = Matcher(
+        ex.session_factory, ex.bus, ["AAPL"], settings=ex.settings, market_data=ex.services.marketdata
+    )
+    matcher.start()
+    matcher.drain()
+    matcher.close()
+    order = ex.client.get(f"/api/v1/orders/{oid}", headers=user.headers).json()
+    assert (order["qty"], order["hold"]) == ("400", "92000.00")
+    acct = ex.account(user)
+    assert (acct["cash_available"], acct["cash_held"]) == ("8000.00", "92000.00")
+    with ex.session_factory() as s:
+        assert s.get(Order, oid).pending_hold == 0
+        assert audit(s) == []
