@@ -130,8 +130,6 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> su
 
 
 def _bourse(*args: str) -> list[str]:
-    # Matchers are started as `python -m workers` (what `bourse worker` delegates to): `bourse worker
-    # --symbols X` does not parse today (argparse.REMAINDER as the first positional rejects options).
     return [sys.executable, "-m", "bourse.cli", *args]
 
 
@@ -254,7 +252,7 @@ def launch(
             if not mine:
                 continue
             dep.procs[f"matcher-{i}"] = _spawn(
-                f"matcher-{i}", [sys.executable, "-m", "workers", "--symbols", ",".join(mine)], env, log_dir
+                f"matcher-{i}", _bourse("worker", "--symbols", ",".join(mine)), env, log_dir
             )
         dep.procs["api"] = _spawn(
             "api", _bourse("api", "--workers", str(api_procs), "--log-level", "warning"), env, log_dir

@@ -144,8 +144,12 @@ BENCHES = {
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
-    module, _, func = BENCHES[args.bench].partition(":")
-    return int(getattr(importlib.import_module(module), func or "main")(list(args.bench_args)) or 0)
+    argv = list(args.bench_args)
+    if not argv or argv[0] not in BENCHES:
+        print("usage: bourse bench {" + ",".join(BENCHES) + "} [options]  (each takes --help)")
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    module, _, func = BENCHES[argv[0]].partition(":")
+    return int(getattr(importlib.import_module(module), func or "main")(argv[1:]) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,8 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("bench", help="benchmarks: engine|replay|service|compare|report|depth|fanout")
-    p.add_argument("bench", choices=sorted(BENCHES), help="which benchmark (then its own --help)")
-    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.add_argument(
+        "bench_args", nargs=argparse.REMAINDER, help="NAME [options]: one of " + ", ".join(BENCHES)
+    )
     p.set_defaults(func=cmd_bench)
     return parser
 
