@@ -158,43 +158,46 @@ def open_order_symbols(session: Session, account_id: int) -> list[str]:
 
 
 def try_reset(session: Session, account_id: int, starting_cash: int, now: datetime) -> bool:
-    """Reset cash to `starting_cash` and close every position, if the account has no open order and no
-    pending hold (the matcher has released everything). The account row is locked so no order slips in.
-    Every change is a ledger entry of kind "reset", so the ledger still sums to the balances. Commits
-    on success; returns False (nothing written) while orders are still open."""
+    """Reset cash to `starting_cash` and close every position, if the account has no open order and
+    nothing held (the matcher has released everything). Commits on success; returns False with nothing
+    written while orders are still open, or when a concurrent hold or fill changed the balances.
+
+    Every update is conditional on the values read (optimistic, so it holds on SQLite too, where
+    FOR UPDATE is a no-op): a hold that slips in between the check and the write makes it fail and
+    roll back, so the "reset" ledger entries always bring the ledger sums exactly to the new balances."""
     account = session.scalar(select(Account).where(Account.id == account_id).with_for_update())
     assert account is not None
-    if open_order_symbols(session, account_id):
+    positions = session.scalars(select(Position).where(Position.account_id == account_id)).all()
+    if account.cash_held or any(p.held_qty for p in positions) or open_order_symbols(session, account_id):
         session.rollback()
         return False
-    held_shares = session.scalar(
-        select(Position.symbol).where(Position.account_id == account_id, Position.held_qty != 0).limit(1)
-    )
-    if account.cash_held or held_shares is not None:
-        session.rollback()
-        return False
-    delta = starting_cash - account.cash_available
-    session.execute(
+    seen = account.cash_available
+    changed = session.execute(
         update(Account)
-        .where(Account.id == account_id)
+        .where(Account.id == account_id, Account.cash_available == seen, Account.cash_held == 0)
         .values(cash_available=starting_cash, starting_cash=starting_cash, reset_at=now)
     )
-    balances.record(session, account_id, "reset", now, cash_available_delta=delta)
-    for pos in session.scalars(select(Position).where(Position.account_id == account_id)).all():
-        if pos.qty or pos.held_qty or pos.cost_basis or pos.realized_pnl:
-            balances.record(
-                session,
-                account_id,
-                "reset",
-                now,
-                symbol=pos.symbol,
-                qty_delta=-pos.qty,
-                held_qty_delta=-pos.held_qty,
+    if changed.rowcount != 1:
+        session.rollback()
+        return False
+    balances.record(session, account_id, "reset", now, cash_available_delta=starting_cash - seen)
+    # Plain values first: an ORM UPDATE synchronizes the loaded objects (pos.qty would read 0 after it).
+    for symbol, qty, cost, pnl in [(p.symbol, p.qty, p.cost_basis, p.realized_pnl) for p in positions]:
+        if not (qty or cost or pnl):
+            continue
+        changed = session.execute(
+            update(Position)
+            .where(
+                Position.account_id == account_id,
+                Position.symbol == symbol,
+                Position.qty == qty,
+                Position.held_qty == 0,
             )
-            session.execute(
-                update(Position)
-                .where(Position.account_id == account_id, Position.symbol == pos.symbol)
-                .values(qty=0, held_qty=0, cost_basis=0, realized_pnl=0)
-            )
+            .values(qty=0, held_qty=0, cost_basis=0, realized_pnl=0)
+        )
+        if changed.rowcount != 1:
+            session.rollback()
+            return False
+        balances.record(session, account_id, "reset", now, symbol=symbol, qty_delta=-qty)
     session.commit()
     return True
