@@ -118,3 +118,26 @@ def test_openapi_docs_are_served(ex: Harness) -> None:
     paths = ex.client.get("/openapi.json").json()["paths"]
     assert "/api/v1/orders" in paths and "/api/v1/markets/{symbol}/depth" in paths
     assert json.dumps(paths)
+
+
+def test_fuzzed_replace_bodies_never_500_and_refusals_write_nothing(sqlite_url: str) -> None:
+    with harness(sqlite_url) as ex:
+        user = ex.register()
+        r = ex.post_order(
+            user, symbol="AAPL", side="buy", type="limit", time_in_force="gtc", qty="5", limit_price="230.00"
+        )
+        oid = r.json()["id"]
+        fields = {f: st.one_of(plausible[f], junk) for f in ("qty", "limit_price", "stop_price")}
+
+        @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(body=st.fixed_dictionaries({}, optional=fields))
+        def check(body: dict[str, Any]) -> None:
+            before = ex.snapshot()
+            headers = user.headers | {"Content-Type": "application/json"}
+            r = ex.client.patch(f"/api/v1/orders/{oid}", content=json.dumps(body), headers=headers)
+            assert r.status_code != 500, (body, r.text)
+            if r.status_code >= 400:
+                assert set(r.json()) == {"code", "message"}
+                assert ex.snapshot() == before, body
+
+        check()
