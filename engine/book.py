@@ -17,7 +17,6 @@ from sortedcontainers import SortedList
 from engine.commands import Cancel, Expire, MassCancel, NewOrder, Replace, SetReference
 from engine.depth import DepthSnapshot, depth_snapshot
 from engine.events import Accepted, Canceled, Event, Reduced, Rejected, Replaced, Triggered
-from engine.fastevents import AcceptedT, CanceledT, RejectedT, make
 from engine.level import Level
 from engine.matching import fillable, match
 from engine.order import (
@@ -111,70 +110,89 @@ class OrderBook:
 
     # ------------------------------------------------------------------ new orders
     def new_order(self, c: NewOrder) -> list[Event]:
-        # Fast path: a valid plain GTC limit order (no hold, not post-only) that does not cross rests at
-        # once. Anything else, including any failed check, takes the general path, which re-checks all.
-        if c.type is LIMIT and c.tif is GTC and c.hold is None and not c.post_only:
+        # Fast paths for the plain orders that make up real flow: limit GTC/IOC and market IOC without
+        # hold, post-only or stop price. Their checks are the general ones as chained comparisons; any
+        # failed check, and every other order, goes through _new_general, which re-checks everything.
+        if c.hold is None and not c.post_only and c.stop_price is None:
+            typ = c.type
             qty = c.qty
-            price = c.price
-            oid = c.order_id
             minq, maxq, lot, lo, hi, tick, maxnot = self._limits
-            if (
-                qty.__class__ is _INT
-                and price.__class__ is _INT
-                and minq <= qty <= maxq
-                and lo <= price <= hi
-                and not qty % lot
-                and not price % tick
-                and price * qty <= maxnot
-                and c.stop_price is None
-                and oid not in self.orders
-            ):
-                side = c.side
-                if side is BUY:
-                    best = self.best_ask
-                    if best is not None and price >= best:
-                        return self._new_general(c)
-                    levels = self.bids
-                    level = levels.get(price)
-                    if level is None:
-                        level = levels[price] = Level(price)
-                        self.bid_prices.add(price)
-                        if self.best_bid is None or price > self.best_bid:
-                            self.best_bid = price
-                    else:
-                        price = level.price  # one shared int object per level (memory)
-                    self.changed_bids.add(price)
-                elif side is SELL:
-                    best = self.best_bid
-                    if best is not None and price <= best:
-                        return self._new_general(c)
-                    levels = self.asks
-                    level = levels.get(price)
-                    if level is None:
-                        level = levels[price] = Level(price)
-                        self.ask_prices.add(price)
-                        if self.best_ask is None or price < self.best_ask:
-                            self.best_ask = price
-                    else:
-                        price = level.price
-                    self.changed_asks.add(price)
-                else:
+            if qty.__class__ is not _INT or not minq <= qty <= maxq or qty % lot or c.order_id in self.orders:
+                return self._new_general(c)
+            if typ is LIMIT:
+                price = c.price
+                if (
+                    price.__class__ is not _INT
+                    or not lo <= price <= hi
+                    or price % tick
+                    or price * qty > maxnot
+                ):
                     return self._new_general(c)
-                stp = c.stp
-                t = _PLAIN.get(stp)
-                if t is None:
-                    return self._new_general(c)
-                seq = self.seq = self.seq + 1
-                acct = c.account
-                o = [oid, acct, side, price, qty, qty, None, seq, t]
-                level.orders.append(o)
-                level.qty += qty
-                level.count += 1
-                self.orders[oid] = o
-                ev = AcceptedT(seq, self.symbol, oid, acct, side, LIMIT, GTC, qty, price, None, True, c.ts)
-                ev.__class__ = Accepted
-                return [ev]
+                tif = c.tif
+                if tif is GTC:
+                    t = _PLAIN_GTC.get(c.stp)
+                    if t is None:
+                        return self._new_general(c)
+                    side = c.side
+                    if side is BUY:
+                        best = self.best_ask
+                        if best is None or price < best:
+                            return self._rest_new(c, t, self.bids, self.bid_prices, self.changed_bids)
+                    elif side is SELL:
+                        best = self.best_bid
+                        if best is None or price > best:
+                            return self._rest_new(c, t, self.asks, self.ask_prices, self.changed_asks)
+                    else:
+                        return self._new_general(c)
+                    return self._new_plain(c, t)
+                if tif is IOC:
+                    t = _PLAIN_IOC.get(c.stp)
+                    if t is not None and (c.side is BUY or c.side is SELL):
+                        return self._new_plain(c, t)
+            elif typ is MARKET and c.tif is IOC and c.price is None:
+                t = _MARKET_IOC.get(c.stp)
+                if t is not None and (c.side is BUY or c.side is SELL):
+                    return self._new_plain(c, t)
         return self._new_general(c)
+
+    def _rest_new(self, c: NewOrder, t: Terms, levels: dict, prices: SortedList, changed: set) -> list[Event]:
+        """A valid plain GTC limit order that does not cross: straight onto its level."""
+        price = c.price
+        level = levels.get(price)
+        if level is None:
+            level = levels[price] = Level(price)
+            prices.add(price)
+            if c.side is BUY:
+                if self.best_bid is None or price > self.best_bid:
+                    self.best_bid = price
+            elif self.best_ask is None or price < self.best_ask:
+                self.best_ask = price
+        else:
+            price = level.price  # one shared int object per level (memory)
+        changed.add(price)
+        seq = self.seq = self.seq + 1
+        oid = c.order_id
+        acct = c.account
+        qty = c.qty
+        o = [oid, acct, c.side, price, qty, qty, None, seq, t]
+        level.orders.append(o)
+        level.qty += qty
+        level.count += 1
+        self.orders[oid] = o
+        ev = Accepted(seq, self.symbol, oid, acct, c.side, LIMIT, GTC, qty, price, None, True, c.ts)
+        return [ev]
+
+    def _new_plain(self, c: NewOrder, t: Terms) -> list[Event]:
+        """A valid plain order that may trade: no side tables, no stop, no FOK."""
+        seq = self.seq = self.seq + 1
+        o = [c.order_id, c.account, c.side, c.price, c.qty, c.qty, None, seq, t]
+        events: list = [None]
+        ts = c.ts
+        rested = self._execute(o, events, ts)
+        ev = Accepted(seq, self.symbol, c.order_id, c.account, c.side, t.type, t.tif, c.qty, c.price, None,
+                       rested, ts)  # fmt: skip
+        events[0] = ev
+        return events
 
     def _check_new(self, c: NewOrder) -> RejectReason | None:
         """Every reason a new order is refused before it touches the book; None when it is valid."""
@@ -250,9 +268,8 @@ class OrderBook:
             self.seq += 1
             h = c.hold if c.hold.__class__ is _INT else 0
             buy = c.side is BUY
-            ev = RejectedT(self.seq, self.symbol, c.order_id, c.account, reason, h if buy else 0,
+            ev = Rejected(self.seq, self.symbol, c.order_id, c.account, reason, h if buy else 0,
                            0 if buy else h, c.ts)  # fmt: skip
-            ev.__class__ = Rejected
             return [ev]
         ts = c.ts
         typ = c.type
@@ -276,9 +293,8 @@ class OrderBook:
 
     def _accepted(self, o: Order, resting: bool, ts: int) -> Accepted:
         t: Terms = o[TERMS]
-        ev = AcceptedT(o[SEQ], self.symbol, o[OID], o[ACCT], o[SIDE], t.type, t.tif, o[QTY], o[PRICE],
+        ev = Accepted(o[SEQ], self.symbol, o[OID], o[ACCT], o[SIDE], t.type, t.tif, o[QTY], o[PRICE],
                        self.stop_prices.get(o[OID]), resting, ts)  # fmt: skip
-        ev.__class__ = Accepted
         return ev
 
     def _execute(self, o: Order, events: list, ts: int) -> bool:
@@ -406,9 +422,8 @@ class OrderBook:
             h = 0
         self.seq += 1
         buy = o[SIDE] is BUY
-        ev = CanceledT(self.seq, self.symbol, o[OID], o[ACCT], o[SIDE], reason, leaves, o[QTY] - leaves,
+        ev = Canceled(self.seq, self.symbol, o[OID], o[ACCT], o[SIDE], reason, leaves, o[QTY] - leaves,
                        h if buy else 0, 0 if buy else h, ts)  # fmt: skip
-        ev.__class__ = Canceled
         events.append(ev)
 
     # ------------------------------------------------------------------ cancels
@@ -449,13 +464,12 @@ class OrderBook:
         h = o[HOLD]
         seq = self.seq = self.seq + 1
         if h is None:
-            ev = CanceledT(seq, self.symbol, oid, o[ACCT], side, C_USER, leaves, o[QTY] - leaves, 0, 0, c.ts)
+            ev = Canceled(seq, self.symbol, oid, o[ACCT], side, C_USER, leaves, o[QTY] - leaves, 0, 0, c.ts)
         else:
             o[HOLD] = 0
             buy = side is BUY
-            ev = CanceledT(seq, self.symbol, oid, o[ACCT], side, C_USER, leaves, o[QTY] - leaves,
+            ev = Canceled(seq, self.symbol, oid, o[ACCT], side, C_USER, leaves, o[QTY] - leaves,
                            h if buy else 0, 0 if buy else h, c.ts)  # fmt: skip
-        ev.__class__ = Canceled
         return [ev]
 
     def _reject_change(self, c: Cancel | Replace | MassCancel, reason: RejectReason, extra: int,
@@ -464,7 +478,7 @@ class OrderBook:
         self.seq += 1
         buy = o is not None and o[SIDE] is BUY
         oid = getattr(c, "order_id", None)
-        return [make(Rejected, self.seq, self.symbol, oid, c.account, reason, extra if buy else 0,
+        return [Rejected(self.seq, self.symbol, oid, c.account, reason, extra if buy else 0,
                      0 if buy else extra, c.ts)]  # fmt: skip
 
     def mass_cancel(self, c: MassCancel) -> list[Event]:
@@ -539,7 +553,7 @@ class OrderBook:
             o[LEAVES] = leaves
             o[HOLD] = hold
             self.seq += 1
-            return [make(Reduced, self.seq, self.symbol, o[OID], o[ACCT], qty, leaves,
+            return [Reduced(self.seq, self.symbol, o[OID], o[ACCT], qty, leaves,
                          released if buy else 0, 0 if buy else released, ts)]  # fmt: skip
         if o[TERMS].post_only and self._crosses(buy, price):
             return self._reject_change(c, R.POST_ONLY_WOULD_TAKE, extra, o)
@@ -551,7 +565,7 @@ class OrderBook:
         if stop is not None:
             self.stop_prices[n[OID]] = stop
         events: list = [
-            make(Replaced, self.seq, self.symbol, n[OID], n[ACCT], qty, price, stop, leaves,
+            Replaced(self.seq, self.symbol, n[OID], n[ACCT], qty, price, stop, leaves,
                  released if buy else 0, 0 if buy else released, ts)
         ]  # fmt: skip
         if waiting:
@@ -611,7 +625,7 @@ class OrderBook:
             del self.orders[o[OID]]
             self.seq += 1
             o[SEQ] = self.seq  # a fired stop-limit that rests has the Triggered event's priority
-            events.append(make(Triggered, self.seq, self.symbol, o[OID], o[ACCT], self.last_price, ts))
+            events.append(Triggered(self.seq, self.symbol, o[OID], o[ACCT], self.last_price, ts))
             self._execute(o, events, ts)
 
     # ------------------------------------------------------------------ inspection
@@ -734,4 +748,6 @@ def _by_seq(o: Order) -> int:
 _seq_attr = attrgetter("seq")
 
 
-_PLAIN = {stp: terms(LIMIT, GTC, stp, False) for stp in StpMode}
+_PLAIN_GTC = {stp: terms(LIMIT, GTC, stp, False) for stp in StpMode}
+_PLAIN_IOC = {stp: terms(LIMIT, IOC, stp, False) for stp in StpMode}
+_MARKET_IOC = {stp: terms(MARKET, IOC, stp, False) for stp in StpMode}

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from engine.book import OrderBook
 from engine.commands import MassCancel, NewOrder, Replace
 from engine.events import Event, Rejected
-from engine.fastevents import make
 from engine.snapshot import BookSnapshot, restore, snapshot
 from engine.symbols import Instrument
 from engine.types import RejectReason
@@ -54,7 +53,7 @@ class Exchange:
                 cash = cmd.extra_hold
             acct = getattr(cmd, "account", 0)
             ts = getattr(cmd, "ts", 0)
-            return [make(Rejected, 0, str(symbol), oid, acct, RejectReason.UNKNOWN_SYMBOL, cash, shares, ts)]
+            return [Rejected(0, str(symbol), oid, acct, RejectReason.UNKNOWN_SYMBOL, cash, shares, ts)]
         return book.apply(cmd)  # raises TypeError for a non-command
 
     def snapshot(self) -> dict[str, BookSnapshot]:

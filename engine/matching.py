@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.events import Canceled, Trade
-from engine.fastevents import CanceledT, TradeT
 from engine.order import ACCT, HOLD, LEAVES, OID, PRICE, QTY, SIDE, TERMS, Order
 from engine.types import CancelReason, OrderStatus, Side, StpMode
 
@@ -96,9 +95,8 @@ def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -
                     m[HOLD] = 0
                 seq += 1
                 # the maker is on the other side: a sell maker releases shares, a buy maker cash
-                ev = CanceledT(seq, sym, mid, m[ACCT], m[SIDE], r, ml, m[QTY] - ml,
+                ev = Canceled(seq, sym, mid, m[ACCT], m[SIDE], r, ml, m[QTY] - ml,
                                0 if is_buy else mh, mh if is_buy else 0, ts)  # fmt: skip
-                ev.__class__ = Canceled
                 append(ev)
                 if stp is STP_BOTH:
                     reason = R_ST_BOTH
@@ -160,9 +158,8 @@ def match(book: OrderBook, o: Order, limit: int | None, events: list, ts: int) -
                 if stop_prices:
                     stop_prices.pop(m[OID], None)
             seq += 1
-            ev = TradeT(seq, sym, best, n, aggressor, m[OID], tid, m[ACCT], tacct, bre, mstatus,
+            ev = Trade(seq, sym, best, n, aggressor, m[OID], tid, m[ACCT], tacct, bre, mstatus,
                         PARTIAL if leaves else FILLED, ml, leaves, ts, sre)  # fmt: skip
-            ev.__class__ = Trade
             append(ev)
             last = best
             if not leaves:
