@@ -98,6 +98,14 @@ class OrderBook:
         """Integer bounds for the new-order fast path: its checks become chained comparisons."""
         ins = self.instrument
         big = 1 << 62
+        self._trivial = (
+            ins.min_qty <= 1
+            and ins.max_qty is None
+            and ins.lot == 1
+            and ins.tick == 1
+            and ins.max_notional is None
+            and self.band_low is None
+        )
         self._limits = (
             max(1, ins.min_qty),
             big if ins.max_qty is None else ins.max_qty,
@@ -111,76 +119,90 @@ class OrderBook:
     # ------------------------------------------------------------------ new orders
     def new_order(self, c: NewOrder) -> list[Event]:
         # Fast paths for the plain orders that make up real flow: limit GTC/IOC and market IOC without
-        # hold, post-only or stop price. Their checks are the general ones as chained comparisons; any
+        # hold, post-only or stop price. Their checks are the general ones as chained comparisons (on a
+        # "trivial" instrument — tick 1, lot 1, no limits, no band — only the ones that can fail). Any
         # failed check, and every other order, goes through _new_general, which re-checks everything.
         if c.hold is None and not c.post_only and c.stop_price is None:
             typ = c.type
             qty = c.qty
-            minq, maxq, lot, lo, hi, tick, maxnot = self._limits
-            if qty.__class__ is not _INT or not minq <= qty <= maxq or qty % lot or c.order_id in self.orders:
-                return self._new_general(c)
-            if typ is LIMIT:
-                price = c.price
+            price = c.price
+            if self._trivial:
+                if qty.__class__ is not _INT or qty <= 0 or c.order_id in self.orders:
+                    return self._new_general(c)
+                if typ is LIMIT and (price.__class__ is not _INT or price <= 0):
+                    return self._new_general(c)
+            else:
+                minq, maxq, lot, lo, hi, tick, maxnot = self._limits
                 if (
+                    qty.__class__ is not _INT
+                    or not minq <= qty <= maxq
+                    or qty % lot
+                    or c.order_id in self.orders
+                ):
+                    return self._new_general(c)
+                if typ is LIMIT and (
                     price.__class__ is not _INT
                     or not lo <= price <= hi
                     or price % tick
                     or price * qty > maxnot
                 ):
                     return self._new_general(c)
+            if typ is LIMIT:
                 tif = c.tif
                 if tif is GTC:
                     t = _PLAIN_GTC.get(c.stp)
+                    side = c.side
                     if t is None:
                         return self._new_general(c)
-                    side = c.side
                     if side is BUY:
                         best = self.best_ask
-                        if best is None or price < best:
-                            return self._rest_new(c, t, self.bids, self.bid_prices, self.changed_bids)
+                        if best is not None and price >= best:
+                            return self._new_plain(c, t)
+                        level = self.bids.get(price)
+                        if level is None:
+                            level = self.bids[price] = Level(price)
+                            self.bid_prices.add(price)
+                            if self.best_bid is None or price > self.best_bid:
+                                self.best_bid = price
+                        else:
+                            price = level.price  # one shared int object per level (memory)
+                        self.changed_bids.add(price)
                     elif side is SELL:
                         best = self.best_bid
-                        if best is None or price > best:
-                            return self._rest_new(c, t, self.asks, self.ask_prices, self.changed_asks)
+                        if best is not None and price <= best:
+                            return self._new_plain(c, t)
+                        level = self.asks.get(price)
+                        if level is None:
+                            level = self.asks[price] = Level(price)
+                            self.ask_prices.add(price)
+                            if self.best_ask is None or price < self.best_ask:
+                                self.best_ask = price
+                        else:
+                            price = level.price
+                        self.changed_asks.add(price)
                     else:
                         return self._new_general(c)
-                    return self._new_plain(c, t)
+                    # a passive order: straight onto its level
+                    seq = self.seq = self.seq + 1
+                    oid = c.order_id
+                    acct = c.account
+                    o = [oid, acct, side, price, qty, qty, None, seq, t]
+                    level.orders.append(o)
+                    level.qty += qty
+                    level.count += 1
+                    self.orders[oid] = o
+                    return [
+                        Accepted(seq, self.symbol, oid, acct, side, LIMIT, GTC, qty, price, None, True, c.ts)
+                    ]
                 if tif is IOC:
                     t = _PLAIN_IOC.get(c.stp)
                     if t is not None and (c.side is BUY or c.side is SELL):
                         return self._new_plain(c, t)
-            elif typ is MARKET and c.tif is IOC and c.price is None:
+            elif typ is MARKET and c.tif is IOC and price is None:
                 t = _MARKET_IOC.get(c.stp)
                 if t is not None and (c.side is BUY or c.side is SELL):
                     return self._new_plain(c, t)
         return self._new_general(c)
-
-    def _rest_new(self, c: NewOrder, t: Terms, levels: dict, prices: SortedList, changed: set) -> list[Event]:
-        """A valid plain GTC limit order that does not cross: straight onto its level."""
-        price = c.price
-        level = levels.get(price)
-        if level is None:
-            level = levels[price] = Level(price)
-            prices.add(price)
-            if c.side is BUY:
-                if self.best_bid is None or price > self.best_bid:
-                    self.best_bid = price
-            elif self.best_ask is None or price < self.best_ask:
-                self.best_ask = price
-        else:
-            price = level.price  # one shared int object per level (memory)
-        changed.add(price)
-        seq = self.seq = self.seq + 1
-        oid = c.order_id
-        acct = c.account
-        qty = c.qty
-        o = [oid, acct, c.side, price, qty, qty, None, seq, t]
-        level.orders.append(o)
-        level.qty += qty
-        level.count += 1
-        self.orders[oid] = o
-        ev = Accepted(seq, self.symbol, oid, acct, c.side, LIMIT, GTC, qty, price, None, True, c.ts)
-        return [ev]
 
     def _new_plain(self, c: NewOrder, t: Terms) -> list[Event]:
         """A valid plain order that may trade: no side tables, no stop, no FOK."""
