@@ -20,7 +20,7 @@ from workers.agents.runner import AgentRunner, OrderGateway, start_thread
 from workers.jobs import JobContext, use_context
 from workers.matcher import Matcher
 from workers.publisher import CallbackPublisher
-from workers.reconciler import DEFAULT_AGE_S, reconcile, release_stranded_holds
+from workers.reconciler import DEFAULT_AGE_S, reconcile
 from workers.runner import RECONCILE_EVERY_S, build_matcher
 from workers.scheduler import InProcessScheduler
 
@@ -44,7 +44,6 @@ def _match_loop(matcher: Matcher, stop: threading.Event) -> None:
                 try:
                     owned = sorted(matcher.books)
                     reconcile(matcher.sessions, matcher.bus, symbols=owned, age_s=DEFAULT_AGE_S)
-                    release_stranded_holds(matcher.sessions, symbols=owned, age_s=DEFAULT_AGE_S)
                 except Exception:
                     log.exception("reconciler failed")
             try:
