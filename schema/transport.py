@@ -170,4 +170,4 @@ class RedisStreamBus:
     def trim(self, symbol: str, upto: str) -> None:
         # Entries at or before `upto` are settled; keep everything after it.
         ms, n = _id_tuple(upto)
-        self._redis.xtrim(stream_key(symbol), minid=f"{ms}-{n + 1}", approximate=True)
+        self._redis.xtrim(stream_key(symbol), minid=f"{ms}-{n + 1}", approximate=False)

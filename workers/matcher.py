@@ -300,6 +300,14 @@ class Matcher:
         if settled is None:
             return len(entries)
         st.cursor = last_id
+        log.debug(
+            "%s: settled %d entries %s..%s, seq %d",
+            st.symbol,
+            len(entries),
+            entries[0][0],
+            last_id,
+            st.book.seq,
+        )
         self.stats["batches"] += 1
         self.stats["commands"] += len(entries)
         try:

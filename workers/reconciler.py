@@ -5,9 +5,10 @@ Redis restart that forgets the stream, leaves it `new` with no engine seq foreve
 publishes those again, rebuilt from the SQL row. Publishing one twice is harmless: the matcher skips a
 NewOrder whose order SQL shows as already sequenced, and the same order twice within one batch.
 
-Not covered: a lost Cancel or Replace. A lost cancel leaves the order open (the user may cancel again);
-a lost replace leaves its extra hold in orders.pending_hold (visible in the order's `hold`) until the
-order ends -- see docs/backbone.md.
+A lost Cancel or Replace is not re-sent (SQL does not keep them): a lost cancel leaves the order open
+(the user may cancel again); a lost replace leaves its extra hold in orders.pending_hold until the order
+ends, and then `release_stranded_holds` gives it back. That release and the settlement of a late
+rejected Replace are both conditional updates of pending_hold, so the hold goes back exactly once.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.commands import NewOrder
 from engine.types import OrderStatus, OrderType, Side, StpMode, TimeInForce
+from schema import balances
 from schema.models import Order
 from schema.orderbook_load import to_epoch_ms
 from schema.transport import CommandBus
@@ -77,14 +79,64 @@ def reconcile(
 ) -> int:
     """Publish again every order `new` with no seq created more than `age_s` ago. Returns how many."""
     now = now or datetime.now(UTC)
+    by_symbol: dict[str, list[NewOrder]] = defaultdict(list)
     with session_factory() as session:
         orders = stranded_orders(session, older_than=now - timedelta(seconds=age_s), symbols=symbols)
+        for order in orders:
+            by_symbol[order.symbol].append(new_order_from_row(order))
         session.rollback()
-    by_symbol: dict[str, list[NewOrder]] = defaultdict(list)
-    for order in orders:
-        by_symbol[order.symbol].append(new_order_from_row(order))
     for symbol, commands in by_symbol.items():
         bus.publish_many(symbol, commands)
     if orders:
         log.warning("reconciler re-enqueued %d orders on %s", len(orders), ", ".join(sorted(by_symbol)))
     return len(orders)
+
+
+FINAL_STATUSES = (
+    OrderStatus.FILLED.value,
+    OrderStatus.CANCELED.value,
+    OrderStatus.EXPIRED.value,
+    OrderStatus.REJECTED.value,
+)
+
+
+def release_stranded_holds(
+    session_factory: sessionmaker[Session],
+    *,
+    symbols: Sequence[str] | None = None,
+    age_s: float = DEFAULT_AGE_S,
+    now: datetime | None = None,
+) -> int:
+    """Give back pending replace holds of orders that ended more than `age_s` ago (their Replace was lost,
+    or is still to be rejected: whichever comes first releases, the other finds nothing). Returns how many."""
+    now = now or datetime.now(UTC)
+    with session_factory() as session:
+        stmt = select(Order.id, Order.account_id, Order.symbol, Order.side, Order.pending_hold).where(
+            Order.status.in_(FINAL_STATUSES),
+            Order.pending_hold > 0,
+            Order.updated_at < now - timedelta(seconds=age_s),
+        )
+        if symbols is not None:
+            stmt = stmt.where(Order.symbol.in_(list(symbols)))
+        rows = session.execute(stmt).all()
+        session.rollback()
+    done = 0
+    for r in rows:
+        with session_factory() as session:
+            hit = session.execute(
+                update(Order)
+                .where(Order.id == r.id, Order.pending_hold == r.pending_hold)
+                .values(pending_hold=0)
+            )
+            if hit.rowcount != 1:
+                session.rollback()
+                continue
+            if r.side == Side.BUY.value:
+                balances.release_cash(session, r.account_id, r.pending_hold, now, r.id)
+            else:
+                balances.release_shares(session, r.account_id, r.symbol, r.pending_hold, now, r.id)
+            session.commit()
+            done += 1
+    if done:
+        log.warning("reconciler released %d stranded replace holds", done)
+    return done

@@ -9,6 +9,8 @@ import threading
 import time
 from collections.abc import Sequence
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from schema.db import make_engine, make_session_factory
 from schema.marketdata import MarketDataStore, RedisMarketData
 from schema.orderbook_load import all_symbols
@@ -17,7 +19,7 @@ from schema.transport import CommandBus, RedisStreamBus
 from workers.lease import Lease, RedisLease
 from workers.matcher import Matcher
 from workers.publisher import Publisher, SocketIORedisPublisher
-from workers.reconciler import DEFAULT_AGE_S, reconcile
+from workers.reconciler import DEFAULT_AGE_S, reconcile, release_stranded_holds
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,12 @@ def build_matcher(
     publisher: Publisher | None = None,
     market_data: MarketDataStore | None = None,
     lease: Lease | None = None,
+    session_factory: sessionmaker[Session] | None = None,
 ) -> Matcher:
     """A Matcher for `symbols` (None: every instrument in SQL). With settings.redis_url set, the Redis
     stream bus, lease, market-data store and Socket.IO publisher are built here unless given; embedded
     (`bourse serve`), pass the InProcessBus, MemoryMarketData and a CallbackPublisher."""
-    engine = make_engine(settings.database_url, pool_size=2)
-    sessions = make_session_factory(engine)
+    sessions = session_factory or make_session_factory(make_engine(settings.database_url, pool_size=2))
     if symbols is None:
         with sessions() as session:
             symbols = all_symbols(session)
@@ -73,11 +75,31 @@ def run_matchers(
     *,
     worker_id: str | None = None,
     reconcile_every_s: float = RECONCILE_EVERY_S,
+    reconcile_age_s: float = DEFAULT_AGE_S,
 ) -> None:
-    """`bourse worker`: match `symbols` (None: all) until `stop` is set, re-enqueueing stranded orders of
-    the owned symbols every few seconds (and once at start, after the books are rebuilt)."""
-    stop = stop or threading.Event()
+    """`bourse worker`: match `symbols` (None: all) until `stop` is set (blocking)."""
     matcher = build_matcher(settings, symbols, worker_id=worker_id)
+    run_matcher_loop(
+        matcher,
+        stop or threading.Event(),
+        reconcile_every_s=reconcile_every_s,
+        reconcile_age_s=reconcile_age_s,
+    )
+
+
+def run_matcher_loop(
+    matcher: Matcher,
+    stop: threading.Event,
+    *,
+    reconcile_every_s: float = RECONCILE_EVERY_S,
+    reconcile_age_s: float = DEFAULT_AGE_S,
+) -> None:
+    """Drive `matcher` until `stop` is set, and every `reconcile_every_s` (first right after the books are
+    rebuilt) re-enqueue the owned symbols' stranded orders and release stranded replace holds.
+
+    `bourse serve` runs this in a thread with the embedded matcher: after a restart the in-process queue
+    is empty, and the reconciler is what re-sends orders the previous process committed but never matched.
+    """
     owned = matcher.start()
     log.info("matching %s", ", ".join(owned) or "nothing yet (leases held elsewhere)")
     next_reconcile = 0.0
@@ -87,9 +109,9 @@ def run_matchers(
             if now >= next_reconcile and matcher.books:
                 next_reconcile = now + reconcile_every_s
                 try:
-                    reconcile(
-                        matcher.sessions, matcher.bus, symbols=sorted(matcher.books), age_s=DEFAULT_AGE_S
-                    )
+                    owned = sorted(matcher.books)
+                    reconcile(matcher.sessions, matcher.bus, symbols=owned, age_s=reconcile_age_s)
+                    release_stranded_holds(matcher.sessions, symbols=owned, age_s=reconcile_age_s)
                 except Exception:
                     log.exception("reconciler failed")
             try:

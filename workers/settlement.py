@@ -136,6 +136,7 @@ class _Batch:
         self.ledger: list[dict] = []  # "_trade" holds the index of its trade until ids are known
         self.out = Settled(symbol)
         self.reference_price: int | None = None
+        self.pending_releases: list[tuple[OrderRef, int]] = []
 
     # -------------------------------------------------------------- deltas
     def order(self, order_id: int) -> _OrderChange:
@@ -318,8 +319,9 @@ class _Batch:
             ref = self.refs.get(ev.order_id)
             if ref is None or not amount:
                 return
-            self.order(ev.order_id).pending_hold -= amount
-            self.release(ref.account_id, ref.side, amount, ev.order_id)
+            # Released by settle_batch with a conditional update: the reconciler may already have given a
+            # stranded pending hold back (release_stranded_holds), and a hold goes back exactly once.
+            self.pending_releases.append((ref, amount))
             self.notify(ref.account_id, ev.order_id, "rejected")
         # a rejected Cancel changes nothing: the order is already final or not this account's
 
@@ -478,6 +480,14 @@ def settle_batch(
         _insert_missing_positions(session, symbol, traders - {r.account_id for r in rows})
     for command, events in steps:
         batch.apply(command, events)
+    for ref, amount in batch.pending_releases:
+        released = conn.execute(
+            update(_orders)
+            .where(_orders.c.id == ref.id, _orders.c.pending_hold >= amount)
+            .values(pending_hold=_orders.c.pending_hold - amount)
+        )
+        if released.rowcount == 1:
+            batch.release(ref.account_id, ref.side, amount, ref.id)
 
     if batch.cash:
         conn.execute(
