@@ -150,7 +150,8 @@ class OrderBook:
             if typ is LIMIT:
                 tif = c.tif
                 if tif is GTC:
-                    t = _PLAIN_GTC.get(c.stp)
+                    stp = c.stp
+                    t = _DEFAULT_GTC if stp is STP_DEFAULT else _PLAIN_GTC.get(stp)
                     side = c.side
                     if t is None:
                         return self._new_general(c)
@@ -345,7 +346,7 @@ class OrderBook:
             else:
                 self._rest(o)
                 rested = True
-        if not o[LEAVES]:
+        if not o[LEAVES] and (self.expiry or self.stop_prices):
             self._forget(o[OID])
         if traded and self.stops.by_id:
             self._run_stops(events, ts)
@@ -437,7 +438,8 @@ class OrderBook:
         leaves = o[LEAVES]
         h = o[HOLD]
         o[LEAVES] = 0
-        self._forget(o[OID])
+        if self.expiry or self.stop_prices:
+            self._forget(o[OID])
         if h is not None:
             o[HOLD] = 0
         else:
@@ -771,5 +773,7 @@ _seq_attr = attrgetter("seq")
 
 
 _PLAIN_GTC = {stp: terms(LIMIT, GTC, stp, False) for stp in StpMode}
+STP_DEFAULT = StpMode.CANCEL_RESTING
+_DEFAULT_GTC = _PLAIN_GTC[STP_DEFAULT]
 _PLAIN_IOC = {stp: terms(LIMIT, IOC, stp, False) for stp in StpMode}
 _MARKET_IOC = {stp: terms(MARKET, IOC, stp, False) for stp in StpMode}
