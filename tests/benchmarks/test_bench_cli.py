@@ -50,3 +50,12 @@ def test_bench_lists_its_benchmarks() -> None:
     assert done.returncode == 0
     for name in ("engine", "replay", "service", "compare", "report", "depth", "fanout"):
         assert name in done.stdout
+
+
+def test_bench_engine_delegates_to_the_engine_benchmark(tmp_path: Path) -> None:
+    done = bourse("engine", "--n", "2000", "--runs", "1", "--memory-orders", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    [path] = tmp_path.glob("engine_*.json")
+    result = json.loads(path.read_text())
+    assert result["throughput"]["median_msgs_per_s"] > 0
+    assert result["flow"]["messages"] == 2000
