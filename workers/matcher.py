@@ -47,7 +47,7 @@ from schema.views import (
 )
 from workers.lease import Lease, LocalLease
 from workers.publisher import Publisher, market_room, user_room
-from workers.settlement import FencingLost, Settled, claim_symbol, order_refs, settle_batch
+from workers.settlement import FencingLost, Settled, among, claim_symbol, order_refs, settle_batch
 
 log = logging.getLogger(__name__)
 
@@ -425,25 +425,29 @@ class Matcher:
         order_ids = {oid for _, oid, _ in settled.order_events}
         price = st.stats.last if st.stats.last is not None else st.instrument.reference_price
         with self.sessions() as session:
+            conn = session.connection()
             rows = (
-                session.execute(select(*Order.__table__.c).where(Order.id.in_(order_ids))).all()
+                conn.execute(
+                    select(*Order.__table__.c).where(among(session, Order.__table__.c.id, order_ids))
+                ).all()
                 if order_ids
                 else []
             )
             orders = {r.id: r for r in rows}
             accounts = (
-                session.execute(
+                conn.execute(
                     select(Account.id, Account.cash_available, Account.cash_held).where(
-                        Account.id.in_(settled.accounts)
+                        among(session, Account.__table__.c.id, settled.accounts)
                     )
                 ).all()
                 if settled.accounts
                 else []
             )
             positions = (
-                session.execute(
+                conn.execute(
                     select(*Position.__table__.c).where(
-                        Position.symbol == st.symbol, Position.account_id.in_(settled.positions)
+                        Position.symbol == st.symbol,
+                        among(session, Position.__table__.c.account_id, settled.positions),
                     )
                 ).all()
                 if settled.positions

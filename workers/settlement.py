@@ -28,8 +28,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, String, bindparam, case, cast, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    String,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from engine.commands import Command, NewOrder, Replace, SetReference
@@ -47,6 +61,15 @@ _orders = Order.__table__
 _trades = TradeRow.__table__
 _ledger = LedgerEntry.__table__
 _checkpoints = Checkpoint.__table__
+
+
+def among(session: Session, column, values: Iterable[int]):  # type: ignore[no-untyped-def]
+    """`column IN values`. On PostgreSQL `= ANY(:array)`: one bound parameter, so the statement text is
+    the same for every batch (an expanded IN list is new SQL for the server and psycopg to parse)."""
+    ids = sorted(set(values))
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(f"{column.key}_any", ids, type_=ARRAY(BigInteger)))
+    return column.in_(ids)
 
 
 class FencingLost(Exception):
@@ -73,9 +96,15 @@ def order_refs(session: Session, order_ids: Iterable[int]) -> dict[int, OrderRef
     ids = sorted(set(order_ids))
     if not ids:
         return {}
-    rows = session.execute(
-        select(Order.id, Order.account_id, Order.side, Order.status, Order.seq).where(Order.id.in_(ids))
-    ).all()
+    rows = (
+        session.connection()
+        .execute(
+            select(_orders.c.id, _orders.c.account_id, _orders.c.side, _orders.c.status, _orders.c.seq).where(
+                among(session, _orders.c.id, ids)
+            )
+        )
+        .all()
+    )
     return {r.id: OrderRef(r.id, r.account_id, r.side, r.status, r.seq) for r in rows}
 
 
@@ -356,7 +385,7 @@ def _insert_missing_positions(session: Session, symbol: str, accounts: Iterable[
         return
     dialect = session.get_bind().dialect.name
     ins = postgresql.insert(_positions) if dialect == "postgresql" else sqlite.insert(_positions)
-    session.execute(ins.on_conflict_do_nothing(index_elements=["account_id", "symbol"]), rows)
+    session.connection().execute(ins.on_conflict_do_nothing(index_elements=["account_id", "symbol"]), rows)
 
 
 _UPDATE_CHECKPOINT = (
@@ -409,6 +438,23 @@ _UPDATE_ORDER = (
         updated_at=bindparam("o_now"),
     )
 )
+
+
+def _trade_ids(session: Session, n: int) -> list[int]:
+    """Ids for `n` new trades, taken before the insert so the ledger rows can point at them and the insert
+    is a plain pipelined executemany (RETURNING over many rows costs a large, never-cached statement)."""
+    conn = session.connection()
+    if session.get_bind().dialect.name == "postgresql":
+        return list(
+            conn.execute(
+                text("SELECT nextval(pg_get_serial_sequence('trades', 'id')) FROM generate_series(1, :n)"),
+                {"n": n},
+            ).scalars()
+        )
+    # SQLite: settlement holds the database's write lock (the checkpoint update came first), so no other
+    # transaction can insert a trade between this read and the insert.
+    top = conn.execute(select(func.coalesce(func.max(_trades.c.id), 0))).scalar_one()
+    return list(range(top + 1, top + 1 + n))
 
 
 def claim_symbol(session: Session, symbol: str, now: datetime) -> int:
@@ -470,9 +516,9 @@ def settle_batch(
         if isinstance(command, Replace):
             share_movers.add(command.account)
     if traders:
-        rows = session.execute(
-            select(Position.account_id, Position.qty, Position.cost_basis).where(
-                Position.symbol == symbol, Position.account_id.in_(sorted(traders))
+        rows = conn.execute(
+            select(_positions.c.account_id, _positions.c.qty, _positions.c.cost_basis).where(
+                _positions.c.symbol == symbol, among(session, _positions.c.account_id, traders)
             )
         ).all()
         for r in rows:
@@ -540,13 +586,10 @@ def settle_batch(
             ],
         )
     if batch.trades:
-        ids = (
-            conn.execute(insert(_trades).returning(_trades.c.id, sort_by_parameter_order=True), batch.trades)
-            .scalars()
-            .all()
-        )
+        ids = _trade_ids(session, len(batch.trades))
         for row, trade_id in zip(batch.trades, ids, strict=True):
             row["id"] = trade_id
+        conn.execute(insert(_trades), batch.trades)
         for row in batch.ledger:
             if row["_trade"] is not None:
                 row["trade_id"] = ids[row["_trade"]]
