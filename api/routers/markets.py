@@ -6,10 +6,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.routing import Route
 
 from api.deps import Services, get_services, get_session
 from api.errors import ApiError, error_response
@@ -43,10 +44,20 @@ def _bad_levels() -> Response:
     return error_response(422, "VALIDATION_ERROR", "levels: must be an integer from 1 to 100")
 
 
-@router.get("/markets/{symbol}/depth", responses={200: {"description": "{symbol, seq, bids, asks}"}})
-async def depth(symbol: str, request: Request) -> Response:
-    """The hot path: no SQL, no pydantic response model, no dependency injection; one dict lookup (or
-    one Redis GET) and a prebuilt JSON body. `levels` is 1..100 (default 20)."""
+DEPTH_PATH = "/markets/{symbol}/depth"
+
+
+@router.get(DEPTH_PATH, responses={200: {"description": "{symbol, seq, bids, asks}"}})
+async def depth(symbol: str, request: Request, levels: int = Query(20, ge=1, le=100)) -> Response:
+    """`levels` is 1..100 (default 20). Documents the route; requests are served by `depth_fast`, a plain
+    Starlette route installed in front of the router (see `install_fast_routes`)."""
+    return await depth_fast(request)
+
+
+async def depth_fast(request: Request) -> Response:
+    """The hot path: no SQL, no dependency injection, no pydantic; one dict lookup (or one Redis GET) and
+    a JSON body reused while the snapshot is unchanged."""
+    symbol: str = request.path_params["symbol"]
     raw_levels = request.query_params.get("levels")
     if raw_levels is None:
         levels = 20
@@ -163,3 +174,10 @@ def _candle(b: list[int]) -> dict[str, Any]:
 def market_status(services: Services = Depends(get_services)) -> dict[str, object]:
     assert services.calendar is not None
     return services.calendar.status(services.clock())
+
+
+def install_fast_routes(app: FastAPI, prefix: str) -> None:
+    """Put the depth route first, as a plain Starlette route: it skips FastAPI's per-request dependency
+    solving and the linear match over every other route (the endpoint must keep up with a bare FastAPI
+    endpoint). The FastAPI route above is shadowed; it stays so OpenAPI documents the endpoint."""
+    app.router.routes.insert(0, Route(prefix + DEPTH_PATH, depth_fast, methods=["GET"]))
