@@ -421,7 +421,7 @@ class OrderBook:
             self._drop_level(o[SIDE], price)
         else:
             level.dead += 1
-            if level.dead > 16 and level.dead > level.count:
+            if level.dead > 64 and level.dead > 2 * level.count:
                 level.compact(o)
 
     def _close(self, o: Order) -> None:
@@ -478,7 +478,7 @@ class OrderBook:
                 self._drop_level(side, price)
             else:
                 level.dead += 1
-                if level.dead > 16 and level.dead > level.count:
+                if level.dead > 64 and level.dead > 2 * level.count:
                     o[LEAVES] = 0
                     level.compact()
         del self.orders[oid]

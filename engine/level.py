@@ -9,7 +9,8 @@ from engine.order import LEAVES, Order
 
 class Level:
     """Cancels delete lazily: they zero the order's leaves and fix `qty`/`count` at once, and the dead
-    entry is dropped when it reaches the head, or by `compact()` once dead entries outnumber live ones.
+    entry is dropped when it reaches the head, or by `compact()` once dead entries are more than 64 and
+    twice the live ones (amortized O(1), and a churning deep level stays bounded).
     That keeps cancel O(1) with a plain deque (no linked-list bookkeeping in Python)."""
 
     __slots__ = ("price", "qty", "count", "orders", "dead")

@@ -80,13 +80,15 @@ def test_cancel_in_middle_of_queue_keeps_others_in_order(book):
 
 
 def test_many_cancels_compact_the_level_without_changing_order(book):
-    for i in range(1, 101):
+    for i in range(1, 401):
         book.apply(buy(i, 1, 99, acct=i))
-    for i in range(1, 100, 2):
-        book.apply(cancel(i, i))
-    assert queue(book, BUY, 99) == [(i, 1) for i in range(2, 101, 2)]
+    for i in range(1, 401):
+        if i % 4:
+            book.apply(cancel(i, i))
+    assert len(book.bids[99].orders) < 300  # compacted at least once
+    assert queue(book, BUY, 99) == [(i, 1) for i in range(4, 401, 4)]
     ev = book.apply(sell(1000, 3, 99, acct=999))
-    assert [e.maker_order_id for e in ev if isinstance(e, Trade)] == [2, 4, 6]
+    assert [e.maker_order_id for e in ev if isinstance(e, Trade)] == [4, 8, 12]
 
 
 # ---------------------------------------------------------------- market orders
@@ -459,11 +461,12 @@ def test_depth_snapshot_top_n_with_seq(book):
 
 def test_mass_cancel_of_a_crowded_level_reports_every_canceled_qty(book):
     # enough cancels at one price to trigger the level's compaction in the middle of the mass cancel
-    for i in range(1, 31):
+    for i in range(1, 151):
         book.apply(buy(i, i, 99, acct=1))
-    for i in range(31, 36):
+    for i in range(151, 156):
         book.apply(buy(i, 1, 99, acct=2))
     ev = book.apply(MassCancel(1, SYM))
-    assert [(e.order_id, e.canceled_qty, e.filled_qty) for e in ev] == [(i, i, 0) for i in range(1, 31)]
-    assert queue(book, BUY, 99) == [(i, 1) for i in range(31, 36)]
-    assert levels(book)[0] == [(99, 5, 5)] and sorted(book.orders) == list(range(31, 36))
+    assert [(e.order_id, e.canceled_qty, e.filled_qty) for e in ev] == [(i, i, 0) for i in range(1, 151)]
+    assert queue(book, BUY, 99) == [(i, 1) for i in range(151, 156)]
+    assert levels(book)[0] == [(99, 5, 5)] and sorted(book.orders) == list(range(151, 156))
+    assert len(book.bids[99].orders) < 60  # it did compact
