@@ -23,6 +23,10 @@ def test_register_gives_starting_cash_and_tokens(ex: Harness) -> None:
         "/api/v1/auth/register", json={"email": "ann@example.com", "password": "long enough"}
     )
     assert (again.status_code, again.json()["code"]) == (409, "EMAIL_TAKEN")
+    named = {"email": "n1@example.com", "password": "long enough", "display_name": "Ann"}
+    assert ex.client.post("/api/v1/auth/register", json=named).status_code == 201
+    dup = ex.client.post("/api/v1/auth/register", json=named | {"email": "n2@example.com"})
+    assert (dup.status_code, dup.json()["code"]) == (409, "DISPLAY_NAME_TAKEN")
     short = ex.client.post("/api/v1/auth/register", json={"email": "b@example.com", "password": "short"})
     assert (short.status_code, short.json()["code"]) == (422, "VALIDATION_ERROR")
     assert "password" in short.json()["message"]

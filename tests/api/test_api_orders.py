@@ -290,3 +290,16 @@ def test_account_activities_record_every_move(ex: Harness) -> None:
     with ex.session_factory() as s:
         acct = s.get(Account, alice.account_id)
         assert (acct.cash_available, acct.cash_held) == (9_770_000, 230_000)
+
+
+def test_reset_without_a_matcher_is_503_and_resets_nothing(ex: Harness) -> None:
+    alice = ex.register()
+    ex.post_order(alice, **LIMIT_BUY)
+    ex.services.reset_wait_s = 0.3
+    before = ex.snapshot()
+    r = ex.client.post("/api/v1/account/reset", json={}, headers=alice.headers)
+    assert (r.status_code, r.json()["code"]) == (503, "SERVICE_UNAVAILABLE")
+    assert ex.snapshot() == before
+    assert isinstance(published(ex, "AAPL")[-1], MassCancel)  # the cancel was asked for
+    bad = ex.client.post("/api/v1/account/reset", json={"starting_cash": "0"}, headers=alice.headers)
+    assert (bad.status_code, bad.json()["code"]) == (422, "VALIDATION_ERROR")
