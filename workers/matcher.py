@@ -136,6 +136,7 @@ class Matcher:
         self.books: dict[str, _Symbol] = {}
         self._next_lease_check = 0.0
         self._next_idle_check = 0.0
+        self._poison: set[str] = set()
         self.stats = {"batches": 0, "commands": 0, "skipped": 0, "rebuilds": 0, "fencing_lost": 0}
 
     # ------------------------------------------------------------------ ownership
@@ -256,8 +257,11 @@ class Matcher:
         if now_m >= self._next_idle_check:
             self._next_idle_check = now_m + SNAPSHOT_EVERY_S
             for st in list(self.books.values()):
-                if st.symbol not in batches:  # idle: did the stream restart below our cursor?
+                if st.symbol not in batches:
+                    # idle: did the stream restart below our cursor? and refresh the stored depth and
+                    # ticker (a Redis restart drops them; GET /depth must not go empty on a quiet symbol)
                     st.cursor = self._checked_cursor(st.symbol, st.cursor)
+                    self._store_market_data(st)
                 if self.publisher is not None:
                     st.snapshot_at = now_m
                     self.publisher.emit("depth_snapshot", self._depth_doc(st), market_room(st.symbol))
@@ -285,7 +289,9 @@ class Matcher:
         steps: list[tuple[Command, list[Event]]] = []
         seen: set[int] = set()
         apply = st.exchange.apply
-        for _, command in entries:
+        for entry_id, command in entries:
+            if entry_id in self._poison:
+                continue  # an entry the engine failed on: skipped, the checkpoint moves past it
             if command.__class__ is NewOrder:
                 ref = refs.get(command.order_id)  # type: ignore[union-attr]
                 if ref is None or ref.sequenced or command.order_id in seen:  # type: ignore[union-attr]
@@ -294,7 +300,15 @@ class Matcher:
                 seen.add(command.order_id)  # type: ignore[union-attr]
             elif command.__class__ is SetReference:
                 st.instrument.reference_price = command.price  # type: ignore[union-attr]
-            steps.append((command, apply(command)))
+            try:
+                steps.append((command, apply(command)))
+            except Exception:
+                # An engine bug must not half-apply a batch: remember the entry, throw the book away and
+                # rebuild it from SQL; the replay then skips this entry (deterministically, each restart).
+                log.exception("%s: engine failed on entry %s %r; skipping it", st.symbol, entry_id, command)
+                self._poison.add(entry_id)
+                self._rebuild(st.symbol)
+                return len(entries)
         last_id = entries[-1][0]
         settled = self._settle(st, steps, refs, last_id)
         if settled is None:

@@ -237,3 +237,27 @@ def test_repeated_settlement_fails_loudly(env: Env) -> None:
         settle_batch(s, SYM, steps, refs=refs, stream_id="1-1", seq=3, token=token, now=now())
         s.flush()
     env.audit()
+
+
+def test_a_command_the_engine_fails_on_is_skipped_without_half_applying_the_batch(env: Env) -> None:
+    m = env.market
+    seller = m.add_account(cash=0, shares={SYM: 10})
+    buyer = m.add_account(cash=10_000_00)
+    sell = m.place(seller, SYM, "sell", 10, 100_00)
+    bad = m.place(buyer, SYM, "buy", 5, 100_00)
+    good = m.place(buyer, SYM, "buy", 5, 100_00)
+    st = env.matcher.books[SYM]
+    real = st.exchange.apply
+
+    def flaky(command):  # type: ignore[no-untyped-def]
+        if getattr(command, "order_id", None) == bad.order_id:  # type: ignore[union-attr]
+            raise RuntimeError("engine bug")
+        return real(command)
+
+    st.exchange.apply = flaky  # type: ignore[method-assign]
+    env.run()
+    assert env.matcher.stats["rebuilds"] == 1
+    assert m.order(bad.order_id).status == "new" and m.order(bad.order_id).seq is None  # type: ignore[union-attr]
+    assert m.order(good.order_id).status == "filled"  # type: ignore[union-attr]
+    assert m.order(sell.order_id).filled_qty == 5  # type: ignore[union-attr]
+    env.audit()
