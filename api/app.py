@@ -23,6 +23,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 def create_fastapi(settings: Settings, services: Services, static_dir: Path | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Load the instrument rules before serving, so async handlers (depth, Socket.IO) never wait on SQL.
+        await asyncio.to_thread(services.instruments.reload)
         emitter = services.extras.get("emitter")
         if isinstance(emitter, realtime.LoopEmitter):
             emitter.bind(asyncio.get_running_loop())

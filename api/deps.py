@@ -53,6 +53,13 @@ class InstrumentCache:
             return self.reload()
         return self._rules
 
+    def peek(self, symbol: str) -> Rules | None:
+        """No SQL once loaded (for async handlers: the depth fast path and Socket.IO): the symbol set
+        changes rarely and the sync routes' get() keeps the cache fresh."""
+        if self._loaded_at == float("-inf"):
+            self.reload()
+        return self._rules.get(symbol)
+
     def get(self, symbol: str) -> Rules | None:
         rules = self.all().get(symbol)
         if rules is None and time.monotonic() - self._loaded_at > 1.0:

@@ -64,9 +64,8 @@ def register(sio: socketio.AsyncServer, services: Services) -> None:
     @sio.event
     async def subscribe(sid: str, data: Any = None) -> dict[str, Any]:
         symbol = data.get("symbol") if isinstance(data, dict) else None
-        rules = (
-            services.instruments.get(symbol.upper()) if isinstance(symbol, str) and len(symbol) < 13 else None
-        )
+        valid = isinstance(symbol, str) and len(symbol) < 13
+        rules = services.instruments.peek(symbol.upper()) if valid else None  # type: ignore[union-attr]
         if rules is None:
             return {"code": "UNKNOWN_SYMBOL", "message": f"unknown symbol {symbol!r}"}
         await sio.enter_room(sid, market_room(rules.symbol))

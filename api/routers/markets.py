@@ -66,7 +66,7 @@ async def depth_fast(request: Request) -> Response:
     else:
         return _bad_levels()
     services: Services = request.app.state.services
-    rules = services.instruments.get(symbol.upper())
+    rules = services.instruments.peek(symbol.upper())
     if rules is None:
         return error_response(404, "UNKNOWN_SYMBOL", f"unknown symbol {symbol!r}")
     cache: dict[tuple[str, int], tuple[Any, bytes]] = services.extras.setdefault("depth_cache", {})
