@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 
 from hypothesis import HealthCheck, settings
@@ -230,8 +231,8 @@ class EngineVsOracle(RuleBasedStateMachine):
 
 
 EngineVsOracle.TestCase.settings = settings(
-    max_examples=int(__import__("os").environ.get("ENGINE_HYPOTHESIS_EXAMPLES", "150")),
-    stateful_step_count=40,
+    max_examples=int(os.environ.get("ENGINE_HYPOTHESIS_EXAMPLES", "150")),
+    stateful_step_count=int(os.environ.get("ENGINE_HYPOTHESIS_STEPS", "40")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
