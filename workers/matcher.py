@@ -468,10 +468,14 @@ class Matcher:
                 else []
             )
             session.rollback()
+        views: dict[int, dict[str, Any]] = {}  # an order's view once per batch (its state after the batch)
         for account, oid, event in settled.order_events:
             row = orders.get(oid)
             if row is not None:
-                pub.emit("order", {"event": event, "order": order_view(row)}, user_room(account))
+                view = views.get(oid)
+                if view is None:
+                    view = views[oid] = order_view(row)
+                pub.emit("order", {"event": event, "order": view}, user_room(account))
         for t in settled.trades:
             trade = SimpleNamespace(**t)
             for account in {t["buyer_account_id"], t["seller_account_id"]}:
