@@ -470,3 +470,23 @@ def test_mass_cancel_of_a_crowded_level_reports_every_canceled_qty(book):
     assert queue(book, BUY, 99) == [(i, 1) for i in range(151, 156)]
     assert levels(book)[0] == [(99, 5, 5)] and sorted(book.orders) == list(range(151, 156))
     assert len(book.bids[99].orders) < 60  # it did compact
+
+
+def test_bad_values_are_rejected_not_raised(book):
+    run(book, buy(1, 5, 99))
+    cases = [
+        (buy(2, 1.5, 99), RR.INVALID_QTY),
+        (buy(2, None, 99), RR.INVALID_QTY),  # type: ignore[arg-type]
+        (buy(2, 5, "99"), RR.INVALID_PRICE),  # type: ignore[arg-type]
+        (buy(2, 5, 99.0), RR.INVALID_PRICE),
+        (buy(2, 5, -1), RR.INVALID_PRICE),
+        (buy(2, True, 99), RR.INVALID_QTY),
+        (replace(1, 1, qty=2.5), RR.INVALID_QTY),
+        (replace(1, 1, price=98.5), RR.INVALID_PRICE),
+        (replace(1, 1, extra_hold=-5), RR.INVALID_REPLACE),
+        (cancel("1", 1), RR.UNKNOWN_ORDER),  # type: ignore[arg-type]
+    ]
+    for cmd, reason in cases:
+        ev = book.apply(cmd)
+        assert len(ev) == 1 and ev[0].reason is reason, (cmd, ev)
+    assert levels(book) == ([(99, 5, 1)], [])
