@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from starlette.routing import Route
 
 from api.deps import Services, get_services, get_session
+from api.depthcache import RedisDepthReader
 from api.errors import ApiError, error_response
 from schema.intake import Rules
-from schema.marketdata import depth_key, slice_depth
+from schema.marketdata import slice_depth
 from schema.models import Trade
 from schema.money import cents_str
 from schema.views import market_view, trade_view
@@ -72,7 +73,10 @@ async def depth_fast(request: Request) -> Response:
     cache: dict[tuple[str, int], tuple[Any, bytes]] = services.extras.setdefault("depth_cache", {})
     key = (rules.symbol, levels)
     if services.async_redis is not None:
-        raw = await services.async_redis.get(depth_key(rules.symbol))
+        reader = services.extras.get("depth_reader")
+        if reader is None:
+            reader = services.extras["depth_reader"] = RedisDepthReader(services.async_redis)
+        raw = await reader.raw(rules.symbol)
         hit = cache.get(key)
         if hit is not None and hit[0] == raw:  # unchanged since the last request: reuse the body
             return Response(hit[1], media_type=_JSON)

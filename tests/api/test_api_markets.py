@@ -148,6 +148,9 @@ def test_depth_scaled_out_reads_the_matchers_redis_snapshot(ex: Harness, redis_u
         None,
     )
     ex.services.async_redis = aioredis.Redis.from_url(redis_url)
+    from api.depthcache import RedisDepthReader
+
+    reader = ex.services.extras["depth_reader"] = RedisDepthReader(ex.services.async_redis, max_age_s=0)
     first = ex.client.get("/api/v1/markets/AAPL/depth?levels=1").json()
     assert first == {
         "symbol": "AAPL",
@@ -159,3 +162,8 @@ def test_depth_scaled_out_reads_the_matchers_redis_snapshot(ex: Harness, redis_u
         "AAPL", {"symbol": "AAPL", "seq": 6, "bids": [], "asks": []}, None
     )
     assert ex.client.get("/api/v1/markets/AAPL/depth?levels=1").json()["seq"] == 6  # the cache follows
+    reader.max_age_s = 60.0  # within max_age the process reuses what it read
+    RedisMarketData(redis.Redis.from_url(redis_url)).put(
+        "AAPL", {"symbol": "AAPL", "seq": 7, "bids": [], "asks": []}, None
+    )
+    assert ex.client.get("/api/v1/markets/AAPL/depth?levels=1").json()["seq"] == 6
