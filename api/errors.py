@@ -46,6 +46,9 @@ REJECT_CODES: dict[RejectReason, tuple[str, int]] = {
     RejectReason.UNKNOWN_ORDER: ("ORDER_NOT_FOUND", 404),
     RejectReason.NOT_OWNER: ("ORDER_NOT_FOUND", 404),  # never reveal that another account's order exists
     RejectReason.INVALID_REPLACE: ("INVALID_QTY", 422),
+    RejectReason.INVALID_SIDE: ("VALIDATION_ERROR", 422),
+    RejectReason.INVALID_TYPE: ("VALIDATION_ERROR", 422),
+    RejectReason.INVALID_STP: ("VALIDATION_ERROR", 422),
 }
 
 # Codes raised by the intake checks (schema.intake.IntakeError) that are not engine reasons.

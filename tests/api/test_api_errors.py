@@ -141,3 +141,12 @@ def test_fuzzed_replace_bodies_never_500_and_refusals_write_nothing(sqlite_url: 
                 assert ex.snapshot() == before, body
 
         check()
+
+
+def test_every_engine_reject_reason_has_an_api_code() -> None:
+    from api.errors import REJECT_CODES, status_of
+    from engine.types import RejectReason
+
+    assert set(REJECT_CODES) == set(RejectReason)
+    for code, status in REJECT_CODES.values():
+        assert 400 <= status < 500 and status_of(code) == status
