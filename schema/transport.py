@@ -54,6 +54,7 @@ class InProcessBus:
         # Ids are "<start ms>-<n>", so ids of a later process sort after a checkpoint left by an earlier one.
         self._start_ms = time.time_ns() // 1_000_000
         self._counter = 0
+        self._last: dict[str, str] = {}
         self._cond = threading.Condition()
 
     def publish(self, symbol: str, command: Command) -> str:
@@ -68,6 +69,8 @@ class InProcessBus:
                 key = (self._start_ms, self._counter)
                 ids.append(f"{key[0]}-{key[1]}")
                 log.append((key, ids[-1], command))
+            if ids:
+                self._last[symbol] = ids[-1]  # like Redis' last-generated-id: kept when trimmed
             self._cond.notify_all()
         return ids
 
@@ -102,8 +105,7 @@ class InProcessBus:
 
     def last_id(self, symbol: str) -> str | None:
         with self._cond:
-            log = self._entries.get(symbol)
-            return log[-1][1] if log else None
+            return self._last.get(symbol)
 
     def trim(self, symbol: str, upto: str) -> None:
         upto_key = _id_tuple(upto)

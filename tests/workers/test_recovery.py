@@ -201,3 +201,58 @@ def test_redis_restart_mid_flow_loses_no_accepted_order(pg_url: str, private_red
     for sym in SYMBOLS:  # SQL holds exactly the books the matcher had in memory
         assert live[sym] == actual[sym][0]
     market.close()
+
+
+def test_embedded_sqlite_with_concurrent_intake_settles_everything(sqlite_url: str) -> None:
+    """`bourse serve`'s shape: SQLite, the in-process bus, intake threads writing while the matcher
+    thread settles (SQLite has one writer: both sides wait on its lock, nothing is lost or locked out)."""
+    bus = InProcessBus()
+    market, accounts = _market(sqlite_url, bus, 8)
+    matcher = Matcher(market.sessions, bus, SYMBOLS, publisher=RecordingPublisher())
+    stop = threading.Event()
+    loop = threading.Thread(target=run_matcher_loop, args=(matcher, stop), kwargs={"reconcile_every_s": 0.5})
+    loop.start()
+    flows = [Flow(Market(sqlite_url, bus, migrate=False), SYMBOLS, accounts, seed=s) for s in range(4)]
+    errors: list[BaseException] = []
+
+    def place(flow: Flow) -> None:
+        try:
+            for _ in range(150):
+                flow.step()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=place, args=(f,)) for f in flows]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with market.sessions() as s:
+                stranded = s.scalar(
+                    select(func.count()).where(Order.status == "new", Order.seq.is_(None)).select_from(Order)
+                )
+            caught_up = all(
+                matcher.books[sym].cursor == bus.last_id(sym)
+                for sym in SYMBOLS
+                if bus.last_id(sym) is not None
+            )
+            if stranded == 0 and caught_up:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        live = {sym: matcher.state_hash(sym) for sym in SYMBOLS}
+    finally:
+        stop.set()
+        loop.join(timeout=20)
+    assert stranded == 0
+    assert audit_database(market.engine) == []
+    actual = sql_state(market, SYMBOLS)
+    assert all(live[sym] == actual[sym][0] for sym in SYMBOLS)
+    assert sum(len(actual[sym][1]) for sym in SYMBOLS) > 20
+    for f in flows:
+        f.market.close()
+    market.close()
