@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +19,7 @@ from workers.agents.runner import AgentRunner, OrderGateway, start_thread
 from workers.jobs import JobContext, use_context
 from workers.matcher import Matcher
 from workers.publisher import CallbackPublisher
-from workers.reconciler import DEFAULT_AGE_S, reconcile
-from workers.runner import RECONCILE_EVERY_S, build_matcher
+from workers.runner import build_matcher, run_matcher_loop
 from workers.scheduler import InProcessScheduler
 
 log = logging.getLogger("bourse")
@@ -32,27 +30,6 @@ class Running:
     matcher: Matcher
     threads: list[threading.Thread] = field(default_factory=list)
     stoppers: list[Callable[[], None]] = field(default_factory=list)
-
-
-def _match_loop(matcher: Matcher, stop: threading.Event) -> None:
-    next_reconcile = 0.0
-    try:
-        while not stop.is_set():
-            now = time.monotonic()
-            if now >= next_reconcile and matcher.books:
-                next_reconcile = now + RECONCILE_EVERY_S
-                try:
-                    owned = sorted(matcher.books)
-                    reconcile(matcher.sessions, matcher.bus, symbols=owned, age_s=DEFAULT_AGE_S)
-                except Exception:
-                    log.exception("reconciler failed")
-            try:
-                matcher.step()
-            except Exception:  # keep matching; the failed symbol was rebuilt or dropped
-                log.exception("matcher step failed")
-                time.sleep(0.5)
-    finally:
-        matcher.close()
 
 
 def start(
@@ -71,7 +48,11 @@ def start(
     owned = matcher.start()
     log.info("matching %s", ", ".join(owned))
     running = Running(matcher)
-    thread = threading.Thread(target=_match_loop, args=(matcher, stop), name="bourse-matcher", daemon=True)
+    # The shared loop also runs the reconciler and releases stranded replace holds; start() inside it is a
+    # no-op for the books already opened here.
+    thread = threading.Thread(
+        target=run_matcher_loop, args=(matcher, stop), name="bourse-matcher", daemon=True
+    )
     thread.start()
     running.threads.append(thread)
 
