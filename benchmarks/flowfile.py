@@ -8,12 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.paths import SHARED_DIR
 from engine.commands import Cancel, NewOrder
 from engine.types import OrderType, Side, TimeInForce
 
 SYMBOL = "FLOW"
 ACCOUNT_BASE = 1000
-FLOW_DIR = Path(os.environ.get("BOURSE_FLOW_DIR", Path(__file__).resolve().parents[2] / "shared" / "flow"))
+FLOW_DIR = Path(os.environ.get("BOURSE_FLOW_DIR", SHARED_DIR / "flow"))
 
 
 def account_of(order_id: int) -> int:

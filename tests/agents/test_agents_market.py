@@ -7,18 +7,18 @@ from __future__ import annotations
 import threading
 import time
 from decimal import Decimal
-from pathlib import Path
 
 from agents_kit import Market
 from sqlalchemy import select
 
+from benchmarks.paths import LOBSTER_SAMPLE_DIR
 from schema.audit import audit
 from schema.models import Order, Position, User
 from workers.agents.config import demo_config
 from workers.agents.lobster import LobsterReplay, plan_replay, price_factor, read_messages
 from workers.agents.runner import AgentRunner, OrderGateway, agent_email
 
-LOBSTER_DIR = Path("/work/shared/lobster/LOBSTER_SampleFile_AAPL_2012-06-21_10_first999rows")
+LOBSTER_DIR = LOBSTER_SAMPLE_DIR
 
 
 def test_market_buy_fills_within_a_second_inside_the_band_with_agents_on(market: Market) -> None:

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from benchmarks import meta
+from benchmarks.paths import LOBSTER_SAMPLE_DIR
 
-SAMPLE = Path("/work/shared/lobster/LOBSTER_SampleFile_AAPL_2012-06-21_10_first999rows")
+SAMPLE = LOBSTER_SAMPLE_DIR
 REPO = Path(__file__).resolve().parents[2]
 
 
