@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from agents_kit import Market, make_market
+from market_kit import Market, make_market
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import threading
 import time
 from decimal import Decimal
 
-from agents_kit import Market
+from market_kit import Market
 from sqlalchemy import select
 
 from benchmarks.paths import LOBSTER_SAMPLE_DIR
