@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.datastructures import Default, DefaultPlaceholder
+from fastapi.dependencies.utils import get_typed_return_annotation
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -94,11 +96,18 @@ class Services:
         return int(self.clock().timestamp() * 1000)
 
 
-def get_services(request: Request) -> Services:
+# The dependencies below that do no I/O are async: FastAPI runs a sync dependency in anyio's thread pool,
+# and each such hop cost more CPU than the work itself (a JWT decode, an attribute read).
+
+
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
 def get_session(services: Services = Depends(get_services)) -> Iterator[Session]:
+    """A session for a sync route. Its exit runs in the pool without a thread-pool token (FastAPI gives
+    the exit its own limiter), so a finished request never waits for a token while holding a connection,
+    provided the route has no second hop after the endpoint: see WireRouter."""
     session = services.session_factory()
     try:
         yield session
@@ -106,10 +115,51 @@ def get_session(services: Services = Depends(get_services)) -> Iterator[Session]
         session.close()
 
 
+class WireRouter(APIRouter):
+    """An APIRouter whose routes return dicts already in the wire shape (schema.views), so FastAPI does not
+    validate the return value against its annotation (response_model=None); the annotation still
+    documents the response in OpenAPI (as `responses={status: {"model": ...}}`).
+
+    Why: for a sync endpoint FastAPI validates the return value in the thread pool, a second hop taken
+    after the endpoint returned and while the request's session (get_session) still held its
+    connection. With as many requests in flight as connections + tokens, the new ones held every token
+    waiting for a connection, and the finished ones waited for a token to validate: a deadlock until
+    pool_timeout (503). Without the second hop a request never needs a token while holding a connection.
+    """
+
+    def add_api_route(  # type: ignore[override]
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        response_model: Any = Default(None),
+        responses: dict[int | str, dict[str, Any]] | None = None,
+        status_code: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(response_model, DefaultPlaceholder):
+            response_model = None
+            annotation = get_typed_return_annotation(endpoint)
+            if annotation is not None and not (
+                isinstance(annotation, type) and issubclass(annotation, Response)
+            ):
+                responses = dict(responses or {})
+                code = status_code or 200
+                responses[code] = {"model": annotation, **responses.get(code, {})}
+        super().add_api_route(
+            path,
+            endpoint,
+            response_model=response_model,
+            responses=responses,
+            status_code=status_code,
+            **kwargs,
+        )
+
+
 _bearer = HTTPBearer(auto_error=False)
 
 
-def current_principal(
+async def current_principal(
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     services: Services = Depends(get_services),
 ) -> Principal:

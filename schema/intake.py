@@ -181,7 +181,8 @@ def find_by_client_order_id(session: Session, account_id: int, client_order_id: 
     )
 
 
-def _original(order: Order, spec: OrderSpec) -> Order:
+def original_order(order: Order, spec: OrderSpec) -> Order:
+    """The order a retry with the same client_order_id gets back, or DUPLICATE_CLIENT_ORDER_ID."""
     if not _same_order(order, spec):
         raise IntakeError(
             "DUPLICATE_CLIENT_ORDER_ID",
@@ -204,16 +205,21 @@ def place_order(
     rules: Rules,
     now: datetime,
     expire_at: datetime | None,
+    *,
+    client_order_id_checked: bool = False,
 ) -> Placed:
-    """Hold and insert in one transaction (committed here). Raises IntakeError with nothing written."""
+    """Hold and insert in one transaction (committed here). Raises IntakeError with nothing written.
+
+    `client_order_id_checked`: the caller has just looked the client_order_id up in this session and
+    found nothing, so the lookup is not repeated (a concurrent duplicate still loses on the unique key)."""
     coid = spec.client_order_id
-    if coid is not None:
+    if coid is None:
+        coid = uuid.uuid4().hex
+    elif not client_order_id_checked:
         existing = find_by_client_order_id(session, account_id, coid)
         if existing is not None:
             session.rollback()
-            return Placed(_original(existing, spec), False, 0)
-    else:
-        coid = uuid.uuid4().hex
+            return Placed(original_order(existing, spec), False, 0)
     hold = hold_for(spec, rules)
     buy = spec.side == Side.BUY
     order = Order(
@@ -251,7 +257,7 @@ def place_order(
         if existing is None:  # pragma: no cover - the other insert rolled back too; let the client retry
             raise
         session.rollback()
-        return Placed(_original(existing, spec), False, 0)
+        return Placed(original_order(existing, spec), False, 0)
     if buy:
         ok = balances.hold_cash(session, account_id, hold, now, order.id)
     else:

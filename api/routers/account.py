@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import Body, Depends, Query
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api import accounts
-from api.deps import Services, current_principal, get_services, get_session
+from api.deps import Services, WireRouter, current_principal, get_services, get_session
 from api.errors import ApiError
 from api.models import ResetRequest
 from api.security import Principal
@@ -19,7 +19,7 @@ from schema.models import Account, LedgerEntry, Position, Trade, User
 from schema.money import AmountError, to_cents
 from schema.views import account_view, activity_view, fills_for_account, position_view
 
-router = APIRouter(tags=["account"])
+router = WireRouter(tags=["account"])
 MAX_ID = 2**63 - 1
 MAX_STARTING_CASH = 1_000_000_000_00  # cents: one billion dollars
 

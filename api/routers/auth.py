@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from api import accounts
-from api.deps import Services, get_services, get_session
+from api.deps import Services, WireRouter, get_services, get_session
 from api.errors import ApiError
 from api.models import LoginRequest, RefreshRequest, RegisterRequest
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = WireRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/register", status_code=201)

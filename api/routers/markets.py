@@ -6,13 +6,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.routing import Route
 
-from api.deps import Services, get_services, get_session
+from api.deps import Services, WireRouter, get_services, get_session
 from api.depthcache import RedisDepthReader
 from api.errors import ApiError, error_response
 from schema.intake import Rules
@@ -21,7 +21,7 @@ from schema.models import Trade
 from schema.money import cents_str
 from schema.views import market_view, trade_view
 
-router = APIRouter(tags=["markets"])
+router = WireRouter(tags=["markets"])
 MAX_ID = 2**63 - 1
 INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86400}
 MAX_CANDLES = 5000

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import Depends, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import Services, current_principal, get_services, get_session
+from api.deps import Services, WireRouter, current_principal, get_services, get_session
 from api.errors import ApiError, status_of
 from api.models import OrderRequest, ReplaceRequest
 from api.security import Principal
@@ -22,7 +24,7 @@ from schema.models import Order
 from schema.money import AmountError, to_cents, to_shares
 from schema.views import order_view
 
-router = APIRouter(tags=["orders"])
+router = WireRouter(tags=["orders"])
 MAX_ID = 2**63 - 1
 OrderId = Path(ge=1, le=MAX_ID)
 _STATUS_FILTERS = {"open": OPEN_STATUSES, "closed": FINAL_STATUSES, "all": None} | {
@@ -65,14 +67,9 @@ def _publish(services: Services, symbol: str, command: Any) -> None:
         logging.getLogger("bourse.api").exception("publish to %s failed; the reconciler will retry", symbol)
 
 
-@router.post("/orders", status_code=201, responses={200: {"description": "idempotent retry"}})
-def place_order(
-    body: OrderRequest,
-    response: Response,
-    principal: Principal = Depends(current_principal),
-    services: Services = Depends(get_services),
-    session: Session = Depends(get_session),
-) -> dict[str, Any]:
+def _place(services: Services, account_id: int, body: OrderRequest) -> tuple[int, dict[str, Any]]:
+    """All of a POST's blocking work, in one thread-pool call: the rules (a cache that may reload from
+    SQL), the hold + insert transaction, and the XADD after commit and after the session is closed."""
     rules = rules_for(services, body.symbol)
     spec = OrderSpec(
         symbol=rules.symbol,
@@ -91,31 +88,51 @@ def place_order(
         client_order_id=body.client_order_id,
     )
     now = services.clock()
-    try:
-        if spec.client_order_id is not None:
-            # A retry returns the original even if the market has closed since, or the funds are gone.
-            existing = intake.find_by_client_order_id(session, principal.account_id, spec.client_order_id)
-            if existing is not None:
-                placed = intake.place_order(session, principal.account_id, spec, rules, now, None)
-                response.status_code = 200
-                return order_view(placed.order)
-        intake.check_order(spec, rules, now)
-        assert services.calendar is not None
-        admit = admission(now, services.calendar)
-        if admit == Admission.REJECT:
-            raise IntakeError("MARKET_CLOSED", "the market is closed; see GET /api/v1/market/status")
-        expire_at = spec.expire_at
-        if spec.tif == TimeInForce.DAY:
-            expire_at = day_order_expiry(now, services.calendar)
-        placed = intake.place_order(session, principal.account_id, spec, rules, now, expire_at)
-    except IntakeError as exc:
-        raise intake_error(exc) from exc
+    with services.session_factory() as session:
+        try:
+            if spec.client_order_id is not None:
+                # A retry returns the original even if the market has closed since, or the funds are gone.
+                existing = intake.find_by_client_order_id(session, account_id, spec.client_order_id)
+                if existing is not None:
+                    return 200, order_view(intake.original_order(existing, spec))
+            intake.check_order(spec, rules, now)
+            assert services.calendar is not None
+            admit = admission(now, services.calendar)
+            if admit == Admission.REJECT:
+                raise IntakeError("MARKET_CLOSED", "the market is closed; see GET /api/v1/market/status")
+            expire_at = spec.expire_at
+            if spec.tif == TimeInForce.DAY:
+                expire_at = day_order_expiry(now, services.calendar)
+            # The client_order_id lookup above found nothing: place_order need not repeat it (a concurrent
+            # duplicate still loses on the unique key and gets the original).
+            placed = intake.place_order(
+                session, account_id, spec, rules, now, expire_at, client_order_id_checked=True
+            )
+        except IntakeError as exc:
+            raise intake_error(exc) from exc
+    view = order_view(placed.order)
     if not placed.created:
-        response.status_code = 200
-    elif admit == Admission.ACCEPT:
+        return 200, view
+    if admit == Admission.ACCEPT:
         command = intake.new_order_command(placed.order, placed.hold, services.now_ms())
         _publish(services, rules.symbol, command)
-    return order_view(placed.order)
+    return 201, view
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    responses={201: {"model": dict[str, Any]}, 200: {"description": "idempotent retry"}},
+)
+async def place_order(
+    body: OrderRequest,
+    principal: Principal = Depends(current_principal),
+    services: Services = Depends(get_services),
+) -> Response:
+    # One hop to the thread pool per request; the view is already the wire shape, so it is encoded
+    # directly (no response validation, no jsonable_encoder).
+    status, view = await run_in_threadpool(_place, services, principal.account_id, body)
+    return JSONResponse(view, status_code=status)
 
 
 @router.get("/orders")
@@ -203,19 +220,25 @@ def replace_order(
     return order_view(order)
 
 
-@router.delete("/orders/{order_id}", status_code=202)
-def cancel_order(
+def _cancel(services: Services, account_id: int, order_id: int) -> dict[str, Any]:
+    with services.session_factory() as session:
+        try:
+            order = intake.owned_order(session, account_id, order_id)
+        except IntakeError as exc:
+            raise intake_error(exc) from exc
+        view = order_view(order)
+    _publish(services, order.symbol, Cancel(order.id, account_id, order.symbol, services.now_ms()))
+    return view
+
+
+@router.delete("/orders/{order_id}", status_code=202, responses={202: {"model": dict[str, Any]}})
+async def cancel_order(
     order_id: int = OrderId,
     principal: Principal = Depends(current_principal),
     services: Services = Depends(get_services),
-    session: Session = Depends(get_session),
-) -> dict[str, Any]:
-    try:
-        order = intake.owned_order(session, principal.account_id, order_id)
-    except IntakeError as exc:
-        raise intake_error(exc) from exc
-    _publish(services, order.symbol, Cancel(order.id, principal.account_id, order.symbol, services.now_ms()))
-    return order_view(order)
+) -> Response:
+    view = await run_in_threadpool(_cancel, services, principal.account_id, order_id)
+    return JSONResponse(view, status_code=202)
 
 
 @router.delete("/orders", status_code=202)

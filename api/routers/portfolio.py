@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.deps import Services, current_principal, get_services, get_session
+from api.deps import Services, WireRouter, current_principal, get_services, get_session
 from api.errors import ApiError
 from api.security import Principal
 from schema import analytics
 
-router = APIRouter(tags=["portfolio"])
+router = WireRouter(tags=["portfolio"])
 
 
 class ProfileRequest(BaseModel):
