@@ -1,6 +1,7 @@
 """The workers of `bourse serve`, run as threads next to the API (one process, in-process queues):
 the matcher of every symbol (with the reconciler, which re-enqueues orders a restart dropped from the
-in-process queue), the job scheduler (DAY/GTD expiry, end of day) and, unless disabled, the demo agents."""
+in-process queue), the job scheduler (DAY/GTD expiry, end of day, the open's queued orders) and, unless
+disabled, the demo agents."""
 
 from __future__ import annotations
 
@@ -50,13 +51,18 @@ def start(
     running = Running(matcher)
     # The shared loop also runs the reconciler and releases stranded replace holds; start() inside it is a
     # no-op for the books already opened here.
+    calendar = calendar_from_settings(settings)
     thread = threading.Thread(
-        target=run_matcher_loop, args=(matcher, stop), name="bourse-matcher", daemon=True
+        target=run_matcher_loop,
+        args=(matcher, stop),
+        kwargs={"calendar": calendar},  # nothing re-enqueued while closed: queued orders wait for the open
+        name="bourse-matcher",
+        daemon=True,
     )
     thread.start()
     running.threads.append(thread)
 
-    ctx = JobContext(session_factory, bus, calendar_from_settings(settings))
+    ctx = JobContext(session_factory, bus, calendar)
     use_context(ctx)
     scheduler = InProcessScheduler(ctx)
     scheduler.start()

@@ -143,6 +143,15 @@ def session_at(now: datetime, calendar: MarketCalendar = MarketCalendar()) -> Ma
     raise ValueError("the calendar has no trading day in the coming year")
 
 
+def session_open_at_or_before(now: datetime, calendar: MarketCalendar = MarketCalendar()) -> datetime | None:
+    """The open of the session in progress at `now`; None while closed, or always open (no sessions)."""
+    now = _aware(now)
+    if calendar.always_open or not session_at(now, calendar).is_open:
+        return None
+    # Sessions do not cross midnight: the session in progress is the local day's.
+    return calendar.session_bounds(now.astimezone(calendar.zone).date())[0]
+
+
 def _next_open_after(moment: datetime, calendar: MarketCalendar) -> datetime:
     local_day = moment.astimezone(calendar.zone).date()
     for offset in range(_MAX_LOOKAHEAD_DAYS):

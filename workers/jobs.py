@@ -7,6 +7,9 @@ the embedded default runs the same functions from workers.scheduler's thread.
 - `end_of_day(day)`: records each instrument's close (the session's last trade, else the reference price),
   makes it the next session's reference price (SQL, and SetReference down the stream so the engine's band
   moves), and snapshots every account's equity.
+- `open_session(open_ms)`: at a session's open, publishes the orders queued while the market was closed
+  (`Admission.QUEUE`: held and inserted, `new` with no seq) down their streams, for every symbol
+  (`workers.reconciler.reconcile` with age 0; it publishes nothing while the market is closed).
 
 Idempotent: expiry of nothing publishes nothing; closes and snapshots are insert-if-absent (unique keys) and
 a repeated SetReference to the same price changes no book. `plan` lists what must be scheduled from SQL, so
@@ -26,10 +29,17 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.commands import Expire, SetReference
-from schema.calendar import MarketCalendar, calendar_from_settings, last_close_at_or_before, session_at
+from schema.calendar import (
+    MarketCalendar,
+    calendar_from_settings,
+    last_close_at_or_before,
+    session_at,
+    session_open_at_or_before,
+)
 from schema.db import make_engine, make_session_factory
 from schema.models import Instrument, InstrumentClose, Order, Trade
 from schema.transport import CommandBus
+from workers.reconciler import reconcile
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +124,20 @@ def run_expire(ctx: JobContext, symbol: str, at_ms: int) -> int:
 def expire_orders(symbol: str, at_ms: int) -> int:
     """rq entry point."""
     return run_expire(context(), symbol, at_ms)
+
+
+def run_open_session(ctx: JobContext, open_ms: int) -> int:
+    """Publish every order still `new` with no seq (queued while closed) if the market is open now.
+    Returns how many. Run twice, the second run finds only what the matcher has not sequenced yet (a
+    duplicate it skips); run while closed (a late retry past the close), it publishes nothing."""
+    sent = reconcile(ctx.session_factory, ctx.bus, age_s=0, now=ctx.clock(), calendar=ctx.calendar)
+    log.info("open of %s: %d queued orders published", datetime.fromtimestamp(open_ms / 1000, UTC), sent)
+    return sent
+
+
+def open_session(open_ms: int) -> int:
+    """rq entry point."""
+    return run_open_session(context(), open_ms)
 
 
 @dataclass
@@ -259,7 +283,27 @@ def plan(session: Session, now: datetime, calendar: MarketCalendar, horizon: tim
     for close in closes:
         day = _session_day(close, calendar)
         specs.append(JobSpec(f"eod-{day.isoformat()}", close + EOD_DELAY, end_of_day, (day.isoformat(),)))
+    specs.extend(_open_specs(session, now, calendar, horizon))
     return specs
+
+
+def _open_specs(
+    session: Session, now: datetime, calendar: MarketCalendar, horizon: timedelta
+) -> list[JobSpec]:
+    """The open-session jobs: the next open when orders may be queued, and (catch-up after downtime) the
+    open of the session in progress while orders from before it are still unsequenced."""
+    if calendar.always_open:
+        return []
+    opens: list[datetime] = []
+    opened = session_open_at_or_before(now, calendar)
+    if opened is not None and session.scalar(
+        select(Order.id).where(Order.status == "new", Order.seq.is_(None), Order.created_at < opened).limit(1)
+    ):
+        opens.append(opened)
+    upcoming = session_at(now, calendar).next_open
+    if calendar.outside_session == "queue" and upcoming is not None and upcoming <= now + horizon:
+        opens.append(upcoming)
+    return [JobSpec(f"open-{_ms(at)}", at, open_session, (_ms(at),)) for at in opens]
 
 
 # ------------------------------------------------------------------------------------------------ rq

@@ -9,6 +9,13 @@ A lost Cancel or Replace is not re-sent (SQL does not keep them): a lost cancel 
 (the user may cancel again); a lost replace leaves its extra hold in orders.pending_hold until the order
 ends, and then `release_stranded_holds` gives it back. That release and the settlement of a late
 rejected Replace are both conditional updates of pending_hold, so the hold goes back exactly once.
+
+The market calendar gates it: while the market is closed nothing is published (an order queued for the
+open, `Admission.QUEUE`, is `new` with no seq too, and must not reach the book before the open). At the
+open `workers.jobs.open_session` publishes the queued orders at once (`reconcile` with age 0); for the
+first `age_s` seconds of a session the periodic run publishes nothing, so it does not send the whole
+queue a second time while the matcher is still sequencing it. After that it is the crash repair again
+(and the fallback that sends queued orders if no open job ran).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.commands import NewOrder
 from engine.types import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from schema import balances
+from schema.calendar import MarketCalendar, session_open_at_or_before
 from schema.models import Order
 from schema.orderbook_load import to_epoch_ms
 from schema.transport import CommandBus
@@ -69,6 +77,16 @@ def stranded_orders(
     return list(session.scalars(stmt))
 
 
+def market_accepts(now: datetime, calendar: MarketCalendar | None, age_s: float) -> bool:
+    """May the reconciler publish at `now`? Not while closed; not in the session's first age_s seconds."""
+    if calendar is None or calendar.always_open:
+        return True
+    if not calendar.is_open(now):
+        return False
+    opened = session_open_at_or_before(now, calendar)
+    return age_s <= 0 or opened is None or opened <= now - timedelta(seconds=age_s)
+
+
 def reconcile(
     session_factory: sessionmaker[Session],
     bus: CommandBus,
@@ -76,9 +94,15 @@ def reconcile(
     symbols: Sequence[str] | None = None,
     age_s: float = DEFAULT_AGE_S,
     now: datetime | None = None,
+    calendar: MarketCalendar | None = None,
 ) -> int:
-    """Publish again every order `new` with no seq created more than `age_s` ago. Returns how many."""
+    """Publish again every order `new` with no seq created more than `age_s` ago. Returns how many.
+
+    With a `calendar` (None: always open): nothing while the market is closed, and (age_s > 0) nothing in
+    the first age_s seconds of a session, when the open job has just published the queued orders."""
     now = now or datetime.now(UTC)
+    if not market_accepts(now, calendar, age_s):
+        return 0
     by_symbol: dict[str, list[NewOrder]] = defaultdict(list)
     with session_factory() as session:
         orders = stranded_orders(session, older_than=now - timedelta(seconds=age_s), symbols=symbols)

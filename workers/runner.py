@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from schema.calendar import MarketCalendar, calendar_from_settings
 from schema.db import make_engine, make_session_factory
 from schema.marketdata import MarketDataStore, RedisMarketData
 from schema.orderbook_load import all_symbols
@@ -82,6 +83,7 @@ def run_matchers(
     run_matcher_loop(
         matcher,
         stop or threading.Event(),
+        calendar=calendar_from_settings(settings),
         reconcile_every_s=reconcile_every_s,
         reconcile_age_s=reconcile_age_s,
     )
@@ -91,11 +93,16 @@ def run_matcher_loop(
     matcher: Matcher,
     stop: threading.Event,
     *,
+    calendar: MarketCalendar | None = None,
     reconcile_every_s: float = RECONCILE_EVERY_S,
     reconcile_age_s: float = DEFAULT_AGE_S,
 ) -> None:
     """Drive `matcher` until `stop` is set, and every `reconcile_every_s` (first right after the books are
     rebuilt) re-enqueue the owned symbols' stranded orders and release stranded replace holds.
+
+    `calendar` (None: always open; build it with `calendar_from_settings`) gates the re-enqueue: nothing
+    is published while the market is closed, so orders queued for the open stay off the book until then
+    (see workers.reconciler). Time is `matcher.clock`.
 
     `bourse serve` runs this in a thread with the embedded matcher: after a restart the in-process queue
     is empty, and the reconciler is what re-sends orders the previous process committed but never matched.
@@ -110,8 +117,16 @@ def run_matcher_loop(
                 next_reconcile = now + reconcile_every_s
                 try:
                     owned = sorted(matcher.books)
-                    reconcile(matcher.sessions, matcher.bus, symbols=owned, age_s=reconcile_age_s)
-                    release_stranded_holds(matcher.sessions, symbols=owned, age_s=reconcile_age_s)
+                    at = matcher.clock()
+                    reconcile(
+                        matcher.sessions,
+                        matcher.bus,
+                        symbols=owned,
+                        age_s=reconcile_age_s,
+                        now=at,
+                        calendar=calendar,
+                    )
+                    release_stranded_holds(matcher.sessions, symbols=owned, age_s=reconcile_age_s, now=at)
                 except Exception:
                     log.exception("reconciler failed")
             try:

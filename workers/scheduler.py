@@ -41,6 +41,8 @@ class InProcessScheduler:
         # The job functions' rq entry points read the module context; call the context-taking ones directly.
         if spec.func is jobs.expire_orders:
             return jobs.run_expire(self.ctx, *spec.args)
+        if spec.func is jobs.open_session:
+            return jobs.run_open_session(self.ctx, *spec.args)
         if spec.func is jobs.end_of_day:
             return jobs.run_end_of_day(self.ctx, datetime.fromisoformat(spec.args[0]).date())
         return spec.func(*spec.args)
