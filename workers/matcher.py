@@ -27,12 +27,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.book import OrderBook
-from engine.commands import Cancel, Command, NewOrder, Replace, SetReference
+from engine.commands import Command, NewOrder, Replace, SetReference
 from engine.events import Event
 from engine.exchange import Exchange
 from engine.types import Side
 from schema.marketdata import MarketDataStore
-from schema.models import Account, Instrument, Order, Position, Trade
+from schema.models import Instrument, Trade
 from schema.money import cents_str
 from schema.orderbook_load import instrument_spec, load_book_state
 from schema.settings import Settings
@@ -47,7 +47,7 @@ from schema.views import (
 )
 from workers.lease import Lease, LocalLease
 from workers.publisher import Publisher, market_room, user_room
-from workers.settlement import FencingLost, Settled, among, claim_symbol, order_refs, settle_batch
+from workers.settlement import FencingLost, Settled, claim_symbol, order_refs, settle_batch
 
 log = logging.getLogger(__name__)
 
@@ -282,10 +282,24 @@ class Matcher:
 
     # ------------------------------------------------------------------ one batch
     def _process(self, st: _Symbol, entries: list[tuple[str, Command]]) -> int:
-        ids = {c.order_id for _, c in entries if isinstance(c, NewOrder | Cancel | Replace)}
-        with self.sessions() as session:
+        # Refs are needed for the duplicate check (NewOrder) and by settlement for Replace (side, account);
+        # Cancel, MassCancel and Expire settle from the engine's events alone.
+        ids = {c.order_id for _, c in entries if c.__class__ is NewOrder or c.__class__ is Replace}  # type: ignore[attr-defined]
+        session = self.sessions()
+        try:
             refs = order_refs(session, ids)
-            session.rollback()  # a short read: SQLite must not hold a read snapshot into the write below
+            if session.get_bind().dialect.name != "postgresql":
+                # SQLite: a short read; it must not hold a read snapshot into the write below. PostgreSQL
+                # (read committed) keeps the connection and transaction for the settlement: one pool
+                # checkout, one BEGIN per batch. The read takes no lock; the fence is still the first write.
+                session.rollback()
+            return self._apply_and_settle(st, entries, refs, session)
+        finally:
+            session.close()
+
+    def _apply_and_settle(
+        self, st: _Symbol, entries: list[tuple[str, Command]], refs: dict, session: Session
+    ) -> int:
         steps: list[tuple[Command, list[Event]]] = []
         seen: set[int] = set()
         apply = st.exchange.apply
@@ -306,11 +320,12 @@ class Matcher:
                 # An engine bug must not half-apply a batch: remember the entry, throw the book away and
                 # rebuild it from SQL; the replay then skips this entry (deterministically, each restart).
                 log.exception("%s: engine failed on entry %s %r; skipping it", st.symbol, entry_id, command)
+                session.rollback()
                 self._poison.add(entry_id)
                 self._rebuild(st.symbol)
                 return len(entries)
         last_id = entries[-1][0]
-        settled = self._settle(st, steps, refs, last_id)
+        settled = self._settle(st, steps, refs, last_id, session)
         if settled is None:
             return len(entries)
         st.cursor = last_id
@@ -334,14 +349,21 @@ class Matcher:
         return len(entries)
 
     def _settle(
-        self, st: _Symbol, steps: list[tuple[Command, list[Event]]], refs: dict, last_id: str
+        self,
+        st: _Symbol,
+        steps: list[tuple[Command, list[Event]]],
+        refs: dict,
+        last_id: str,
+        first: Session | None = None,
     ) -> Settled | None:
+        """Settle in `first` (the session the refs were read in), retries in fresh sessions."""
+        views = self.publisher is not None
         for attempt in range(1, _RETRIES + 1):
-            session = self.sessions()
+            session = first if attempt == 1 and first is not None else self.sessions()
             try:
                 settled = settle_batch(
                     session, st.symbol, steps, refs=refs, stream_id=last_id, seq=st.book.seq, token=st.token,
-                    now=self.clock(),
+                    now=self.clock(), views=views,
                 )  # fmt: skip
                 session.commit()
                 return settled
@@ -436,38 +458,9 @@ class Matcher:
         pub.flush()
 
     def _push_accounts(self, st: _Symbol, settled: Settled, pub: Publisher) -> None:
-        order_ids = {oid for _, oid, _ in settled.order_events}
+        """User pushes from the rows settlement returned (state after the batch, no read after commit)."""
         price = st.stats.last if st.stats.last is not None else st.instrument.reference_price
-        with self.sessions() as session:
-            conn = session.connection()
-            rows = (
-                conn.execute(
-                    select(*Order.__table__.c).where(among(session, Order.__table__.c.id, order_ids))
-                ).all()
-                if order_ids
-                else []
-            )
-            orders = {r.id: r for r in rows}
-            accounts = (
-                conn.execute(
-                    select(Account.id, Account.cash_available, Account.cash_held).where(
-                        among(session, Account.__table__.c.id, settled.accounts)
-                    )
-                ).all()
-                if settled.accounts
-                else []
-            )
-            positions = (
-                conn.execute(
-                    select(*Position.__table__.c).where(
-                        Position.symbol == st.symbol,
-                        among(session, Position.__table__.c.account_id, settled.positions),
-                    )
-                ).all()
-                if settled.positions
-                else []
-            )
-            session.rollback()
+        orders = settled.order_rows
         views: dict[int, dict[str, Any]] = {}  # an order's view once per batch (its state after the batch)
         for account, oid, event in settled.order_events:
             row = orders.get(oid)
@@ -481,9 +474,9 @@ class Matcher:
             for account in {t["buyer_account_id"], t["seller_account_id"]}:
                 for fill in fills_for_account(trade, account):
                     pub.emit("fill", fill, user_room(account))
-        for a in accounts:
+        for a in settled.account_rows:
             pub.emit("account", account_cash_view(a), user_room(a.id))
-        for p in positions:
+        for p in settled.position_rows:
             pub.emit("position", position_view(p, price), user_room(p.account_id))
 
     # ------------------------------------------------------------------ inspection

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -77,9 +78,11 @@ class FencingLost(Exception):
     """The checkpoint's fencing token moved on: another matcher owns the symbol now. Roll back, stop."""
 
 
-@dataclass(frozen=True, slots=True)
-class OrderRef:
-    """What settlement and the duplicate check need to know about an order before the batch runs."""
+class OrderRef(NamedTuple):
+    """What settlement and the duplicate check need to know about an order before the batch runs.
+
+    A NamedTuple: built once per looked-up order per batch, and a tuple is cheaper to make than a frozen
+    dataclass (whose __init__ goes through object.__setattr__ per field)."""
 
     id: int
     account_id: int
@@ -90,23 +93,29 @@ class OrderRef:
     @property
     def sequenced(self) -> bool:
         """The engine has seen this order already (a re-enqueued NewOrder for it is a duplicate)."""
-        return self.seq is not None or self.status != OrderStatus.NEW.value
+        return self.seq is not None or self.status != _NEW
+
+
+_NEW = OrderStatus.NEW.value
+# PostgreSQL: one prepared statement text for every batch (the ids are one array parameter).
+_PG_ORDER_REFS = text(
+    "SELECT id, account_id, side, status, seq FROM orders WHERE id = ANY(CAST(:ids AS BIGINT[]))"
+)
+_REF_COLUMNS = (_orders.c.id, _orders.c.account_id, _orders.c.side, _orders.c.status, _orders.c.seq)
 
 
 def order_refs(session: Session, order_ids: Iterable[int]) -> dict[int, OrderRef]:
+    """The refs of `order_ids` that exist in SQL, in one query."""
     ids = sorted(set(order_ids))
     if not ids:
         return {}
-    rows = (
-        session.connection()
-        .execute(
-            select(_orders.c.id, _orders.c.account_id, _orders.c.side, _orders.c.status, _orders.c.seq).where(
-                among(session, _orders.c.id, ids)
-            )
-        )
-        .all()
-    )
-    return {r.id: OrderRef(r.id, r.account_id, r.side, r.status, r.seq) for r in rows}
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(_PG_ORDER_REFS, {"ids": ids}).all()
+    else:
+        rows = conn.execute(select(*_REF_COLUMNS).where(_orders.c.id.in_(ids))).all()
+    make = OrderRef._make
+    return {r[0]: make(r) for r in rows}
 
 
 @dataclass(slots=True)
@@ -149,6 +158,11 @@ class Settled:
     accounts: set[int] = field(default_factory=set)  # accounts whose cash moved
     positions: set[int] = field(default_factory=set)  # accounts whose position in `symbol` moved
     last_price: int | None = None
+    # The state after the batch of what the pushes show, taken inside the settlement transaction
+    # (settle_batch(views=True)): PostgreSQL from the UPDATEs' RETURNING, else one SELECT per table.
+    order_rows: dict[int, Any] = field(default_factory=dict)  # order id -> row with ORDER_VIEW_COLUMNS
+    account_rows: list[Any] = field(default_factory=list)  # (id, cash_available, cash_held)
+    position_rows: list[Any] = field(default_factory=list)  # rows with POSITION_VIEW_COLUMNS
 
 
 _EVENT_OF_STATUS = {OrderStatus.FILLED: "fill", OrderStatus.PARTIALLY_FILLED: "partial_fill"}
@@ -520,6 +534,19 @@ _PG_LEDGER = text("""
         AS d(acct, kind, symbol, ca, ch, q, hq, oid, tid)""")
 
 
+# What schema.views.order_view / position_view read; the pushes are built from rows with these columns.
+ORDER_VIEW_COLUMNS = (
+    "id", "client_order_id", "symbol", "side", "type", "time_in_force", "qty", "filled_qty", "canceled_qty",
+    "filled_notional", "limit_price", "stop_price", "expire_at", "post_only", "stp", "status", "reason",
+    "hold_cash", "hold_qty", "pending_hold", "created_at", "updated_at",
+)  # fmt: skip
+POSITION_VIEW_COLUMNS = ("account_id", "symbol", "qty", "held_qty", "cost_basis", "realized_pnl")
+_PG_POSITIONS_RETURNING = text(
+    _PG_POSITIONS.text + " RETURNING " + ", ".join(f"p.{c}" for c in POSITION_VIEW_COLUMNS)
+)
+_PG_ORDERS_RETURNING = text(_PG_ORDERS.text + " RETURNING " + ", ".join(f"o.{c}" for c in ORDER_VIEW_COLUMNS))
+
+
 def _write_arrays(
     conn: Connection,
     symbol: str,
@@ -528,18 +555,25 @@ def _write_arrays(
     trades: list[dict],
     ledger: list[dict],
     now: datetime,
-) -> None:
+    returning: bool = False,
+) -> tuple[list[Any], list[Any]]:
+    """Write the batch; with `returning`, also return the updated (positions, orders) rows: the state after
+    the batch, for the pushes, at no extra round trip."""
+    position_rows: list[Any] = []
+    order_rows: list[Any] = []
     if moved:
-        conn.execute(
-            _PG_POSITIONS,
+        result = conn.execute(
+            _PG_POSITIONS_RETURNING if returning else _PG_POSITIONS,
             {"symbol": symbol, "acct": [a for a, _ in moved], "dq": [h.d_qty for _, h in moved],
              "dh": [h.d_held for _, h in moved], "dc": [h.d_cost for _, h in moved],
              "dr": [h.d_realized for _, h in moved]},
         )  # fmt: skip
+        if returning:
+            position_rows = result.all()
     if orders:
         cs = [c for _, c in orders]
-        conn.execute(
-            _PG_ORDERS,
+        result = conn.execute(
+            _PG_ORDERS_RETURNING if returning else _PG_ORDERS,
             {"now": now, "id": [oid for oid, _ in orders], "fq": [c.filled_qty for c in cs],
              "fn": [c.filled_notional for c in cs], "cq": [c.canceled_qty for c in cs],
              "hc": [c.hold_cash for c in cs], "hq": [c.hold_qty for c in cs],
@@ -549,6 +583,8 @@ def _write_arrays(
              "setp": [c.set_prices for c in cs], "lp": [c.limit_price for c in cs],
              "sp": [c.stop_price for c in cs]},
         )  # fmt: skip
+        if returning:
+            order_rows = result.all()
     if trades:
         conn.execute(
             _PG_TRADES,
@@ -569,6 +605,46 @@ def _write_arrays(
              "hq": [r["held_qty_delta"] for r in ledger], "oid": [r["order_id"] for r in ledger],
              "tid": [r["trade_id"] for r in ledger]},
         )  # fmt: skip
+    return position_rows, order_rows
+
+
+_ORDER_VIEW_SELECT = tuple(_orders.c[c] for c in ORDER_VIEW_COLUMNS)
+_POSITION_VIEW_SELECT = tuple(_positions.c[c] for c in POSITION_VIEW_COLUMNS)
+
+
+def _view_rows(
+    session: Session, conn: Connection, out: Settled, order_rows: list[Any], position_rows: list[Any]
+) -> None:
+    """Fill out.order_rows / account_rows / position_rows with the state after the batch (in the settlement
+    transaction, after its writes): what RETURNING gave, plus one SELECT per table for the rest (every row
+    on SQLite; on PostgreSQL the accounts, whose UPDATE is a per-row executemany kept in id order for the
+    lock order, and the rare order or position with an event but no UPDATE of its own)."""
+    want = {oid for _, oid, _ in out.order_events}
+    if want:
+        rows = {r.id: r for r in order_rows if r.id in want}
+        missing = want.difference(rows)
+        if missing:
+            for r in conn.execute(select(*_ORDER_VIEW_SELECT).where(among(session, _orders.c.id, missing))):
+                rows[r.id] = r
+        out.order_rows = rows
+    if out.accounts:
+        out.account_rows = conn.execute(
+            select(_accounts.c.id, _accounts.c.cash_available, _accounts.c.cash_held).where(
+                among(session, _accounts.c.id, out.accounts)
+            )
+        ).all()
+    if out.positions:
+        got = [r for r in position_rows if r.account_id in out.positions]
+        missing = out.positions.difference(r.account_id for r in got)
+        if missing:
+            got.extend(
+                conn.execute(
+                    select(*_POSITION_VIEW_SELECT).where(
+                        _positions.c.symbol == out.symbol, among(session, _positions.c.account_id, missing)
+                    )
+                ).all()
+            )
+        out.position_rows = got
 
 
 def _trade_ids(session: Session, n: int) -> list[int]:
@@ -619,11 +695,15 @@ def settle_batch(
     seq: int,
     token: int,
     now: datetime,
+    views: bool = True,
 ) -> Settled:
     """Write one batch's effects and the checkpoint (stream id, book seq) in the caller's transaction.
 
     Raises FencingLost (caller rolls back) if another matcher claimed the symbol, and IntegrityError
     if a trade of this (symbol, seq) was already settled: a repeated settlement fails, it never doubles.
+
+    With `views`, the returned Settled also carries the pushed rows' state after the batch
+    (order_rows, account_rows, position_rows), so the publisher needs no read after commit.
     """
     conn = session.connection()
     result = conn.execute(
@@ -682,8 +762,12 @@ def settle_batch(
         (a, h) for a, h in sorted(batch.holdings.items()) if h.d_qty or h.d_held or h.d_cost or h.d_realized
     ]
     orders = sorted(batch.orders.items())
-    if session.get_bind().dialect.name == "postgresql":
-        _write_arrays(conn, symbol, moved, orders, batch.trades, batch.ledger, now)
+    returned_positions: list[Any] = []
+    returned_orders: list[Any] = []
+    if conn.dialect.name == "postgresql":
+        returned_positions, returned_orders = _write_arrays(
+            conn, symbol, moved, orders, batch.trades, batch.ledger, now, returning=views
+        )
     else:
         _write_rows(conn, symbol, moved, orders, batch.trades, batch.ledger, now)
     if batch.reference_price is not None:
@@ -693,4 +777,6 @@ def settle_batch(
             .values(reference_price=batch.reference_price)
         )
     batch.out.trades = batch.trades
+    if views:
+        _view_rows(session, conn, batch.out, returned_orders, returned_positions)
     return batch.out

@@ -261,3 +261,44 @@ def test_a_command_the_engine_fails_on_is_skipped_without_half_applying_the_batc
     assert m.order(good.order_id).status == "filled"  # type: ignore[union-attr]
     assert m.order(sell.order_id).filled_qty == 5  # type: ignore[union-attr]
     env.audit()
+
+
+def test_pushes_carry_exactly_what_a_read_after_commit_shows(env: Env) -> None:
+    """The user pushes are built from what settlement returned in its transaction (no read after commit).
+    Step by step through a random flow (trades, partial fills, cancels, reduces, replaces, rejected
+    replaces, stops, market and FOK orders), every `order` / `account` / `position` payload of a batch must
+    equal the docs/api.md view of the row as SQL holds it right after that batch."""
+    from backbone_flow import Flow
+
+    from schema.views import account_cash_view, order_view, position_view
+
+    m = env.market
+    accounts = [m.add_account(cash=1_000_000_00, shares={SYM: 2_000}) for _ in range(6)]
+    env.matcher.settings = Settings(batch_max_commands=7)
+    flow = Flow(m, [SYM], accounts, seed=3)
+    seen = {"order": 0, "account": 0, "position": 0}
+    for _ in range(25):
+        for _ in range(12):
+            flow.step()
+        while True:
+            start = len(env.pub.events)
+            n = env.matcher.step(block_ms=0)
+            st = env.matcher.books[SYM]
+            price = st.stats.last if st.stats.last is not None else st.instrument.reference_price
+            for event, data, room in env.pub.events[start:]:
+                if event == "order":
+                    assert data["order"] == order_view(m.order(data["order"]["id"]))
+                elif event == "account":
+                    assert data == account_cash_view(m.account(int(room.split(":")[1])))
+                elif event == "position":
+                    p = m.position(int(room.split(":")[1]), SYM)
+                    assert data == position_view(p, price)
+                else:
+                    continue
+                seen[event] += 1
+            if n == 0:
+                break
+    assert min(seen.values()) > 20, seen
+    events = {d["event"] for d in env.pub.of("order")}
+    assert {"new", "fill", "partial_fill", "canceled", "reduced", "replaced"} <= events, events
+    env.audit()
