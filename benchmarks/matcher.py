@@ -237,6 +237,12 @@ def one_run(admin_url: str, redis_url: str, args: argparse.Namespace, batch: int
         )  # fmt: skip
         matcher.start()
         load_before = os.getloadavg()
+        profiler = None
+        if args.profile is not None:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         cpu0, t0 = time.process_time(), time.perf_counter()
         per_batch: list[float] = []
         done = 0
@@ -248,6 +254,9 @@ def one_run(admin_url: str, redis_url: str, args: argparse.Namespace, batch: int
             per_batch.append(time.perf_counter() - s)
             done += n
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{args.profile}.{batch}")
         load_after = os.getloadavg()
         stats = dict(matcher.stats)
         matcher.close()
@@ -289,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--redis-url", default=None, help="default: a private redis-server")
     p.add_argument("--keep", action="store_true", help="keep the databases")
     p.add_argument("--no-audit", dest="audit", action="store_false", help="skip `bourse audit` after a run")
+    p.add_argument("--profile", default=None, help="cProfile the timed loop into PROFILE.<batch>")
     p.add_argument("--out", type=Path, default=None, help="write the JSON result here")
     args = p.parse_args(argv)
 

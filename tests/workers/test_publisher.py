@@ -1,0 +1,52 @@
+"""The Socket.IO Redis publisher: the messages it builds are python-socketio's own, sent in order."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+
+from workers.publisher import SocketIORedisPublisher, _BufferedRedisManager
+
+
+def test_queued_message_is_what_pubsub_manager_emit_publishes(redis_url: str) -> None:
+    m = _BufferedRedisManager(redis_url, "socketio-test")
+    data = {"event": "fill", "order": {"id": 7, "qty": "10", "limit_price": None, "post_only": False,
+                                       "nested": [{"a": "1"}]}}  # fmt: skip
+    m.emit("order", data, room="user:7", namespace="/")  # the library's path
+    m.queue_emit("order", data, "user:7")  # ours
+    assert len(m._pending) == 2
+    assert m._pending[0] == m._pending[1]
+
+
+def test_flush_publishes_every_message_in_order(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    sub = client.pubsub(ignore_subscribe_messages=True)
+    sub.subscribe("socketio-order-test")
+    time.sleep(0.05)
+    pub = SocketIORedisPublisher(redis_url, "socketio-order-test")
+    n = 1234  # more than one script call
+    for i in range(n):
+        pub.emit("trade", {"seq": i}, "market:AAPL")
+    pub.flush()
+    pub.flush()  # nothing pending: no-op
+    got = []
+    deadline = time.monotonic() + 10
+    while len(got) < n and time.monotonic() < deadline:
+        msg = sub.get_message(timeout=0.5)
+        if msg is not None:
+            got.append(json.loads(msg["data"]))
+    assert [g["data"][0]["seq"] for g in got] == list(range(n))
+    assert {(g["event"], g["room"], g["namespace"], g["method"]) for g in got} == {
+        ("trade", "market:AAPL", "/", "emit")
+    }
+    client.script_flush()  # a Redis that lost its scripts (restart): the next flush loads it again
+    pub.emit("trade", {"seq": n}, "market:AAPL")
+    pub.flush()
+    msg = None
+    while msg is None and time.monotonic() < deadline:
+        msg = sub.get_message(timeout=0.5)
+    assert msg is not None and json.loads(msg["data"])["data"] == [{"seq": n}]
+    sub.close()
+    client.close()
