@@ -518,13 +518,16 @@ _PG_ORDERS = text("""
                 CAST(:lp AS BIGINT[]), CAST(:sp AS BIGINT[]))
         AS d(id, fq, fn, cq, hc, hq, ph, status, seq, qty, reason, trig, setp, lp, sp)
     WHERE o.id = d.id""")
+# The ids come from the column's default (the trades sequence) and are returned with each row's seq
+# (unique within the symbol), so the ledger rows can point at them without a nextval round trip first.
 _PG_TRADES = text("""
-    INSERT INTO trades (id, symbol, seq, price, qty, aggressor, buy_order_id, sell_order_id, buyer_account_id,
+    INSERT INTO trades (symbol, seq, price, qty, aggressor, buy_order_id, sell_order_id, buyer_account_id,
                         seller_account_id, executed_at)
-    SELECT * FROM unnest(CAST(:id AS BIGINT[]), CAST(:symbol AS VARCHAR[]), CAST(:seq AS BIGINT[]),
+    SELECT * FROM unnest(CAST(:symbol AS VARCHAR[]), CAST(:seq AS BIGINT[]),
         CAST(:price AS BIGINT[]), CAST(:qty AS BIGINT[]), CAST(:aggressor AS VARCHAR[]),
         CAST(:buy AS BIGINT[]), CAST(:sell AS BIGINT[]), CAST(:buyer AS BIGINT[]), CAST(:seller AS BIGINT[]),
-        CAST(:at AS TIMESTAMPTZ[]))""")
+        CAST(:at AS TIMESTAMPTZ[]))
+    RETURNING id, seq""")
 _PG_LEDGER = text("""
     INSERT INTO ledger (account_id, kind, symbol, cash_available_delta, cash_held_delta, qty_delta,
                         held_qty_delta, order_id, trade_id, created_at)
@@ -586,9 +589,9 @@ def _write_arrays(
         if returning:
             order_rows = result.all()
     if trades:
-        conn.execute(
+        returned = conn.execute(
             _PG_TRADES,
-            {"id": [t["id"] for t in trades], "symbol": [t["symbol"] for t in trades],
+            {"symbol": [t["symbol"] for t in trades],
              "seq": [t["seq"] for t in trades], "price": [t["price"] for t in trades],
              "qty": [t["qty"] for t in trades], "aggressor": [t["aggressor"] for t in trades],
              "buy": [t["buy_order_id"] for t in trades], "sell": [t["sell_order_id"] for t in trades],
@@ -596,6 +599,11 @@ def _write_arrays(
              "seller": [t["seller_account_id"] for t in trades],
              "at": [t["executed_at"] for t in trades]},
         )  # fmt: skip
+        id_of_seq = {r.seq: r.id for r in returned}
+        _set_trade_ids(trades, ledger, [id_of_seq[t["seq"]] for t in trades])
+    else:
+        for row in ledger:
+            del row["_trade"]
     if ledger:
         conn.execute(
             _PG_LEDGER,
@@ -645,6 +653,16 @@ def _view_rows(
                 ).all()
             )
         out.position_rows = got
+
+
+def _set_trade_ids(trades: list[dict], ledger: list[dict], ids: Sequence[int]) -> None:
+    """Give the batch's trades their ids and point the ledger rows at them (drops the "_trade" index)."""
+    for row, trade_id in zip(trades, ids, strict=True):
+        row["id"] = trade_id
+    for row in ledger:
+        index = row.pop("_trade")
+        if index is not None:
+            row["trade_id"] = ids[index]
 
 
 def _trade_ids(session: Session, n: int) -> list[int]:
@@ -749,26 +767,22 @@ def settle_batch(
     cash = [(a, d[0], d[1]) for a, d in sorted(batch.cash.items()) if d[0] or d[1]]
     if cash:  # accounts first, in id order: the lock order the API uses too (account, then order)
         conn.execute(_UPDATE_ACCOUNT, [{"a_id": a, "a_avail": av, "a_held": he} for a, av, he in cash])
-    if batch.trades:
-        ids = _trade_ids(session, len(batch.trades))
-        for row, trade_id in zip(batch.trades, ids, strict=True):
-            row["id"] = trade_id
-        for row in batch.ledger:
-            if row["_trade"] is not None:
-                row["trade_id"] = ids[row["_trade"]]
-    for row in batch.ledger:
-        del row["_trade"]
+    pg = conn.dialect.name == "postgresql"
+    if batch.trades and not pg:  # PostgreSQL: the trades INSERT returns the ids (_write_arrays)
+        _set_trade_ids(batch.trades, batch.ledger, _trade_ids(session, len(batch.trades)))
     moved = [
         (a, h) for a, h in sorted(batch.holdings.items()) if h.d_qty or h.d_held or h.d_cost or h.d_realized
     ]
     orders = sorted(batch.orders.items())
     returned_positions: list[Any] = []
     returned_orders: list[Any] = []
-    if conn.dialect.name == "postgresql":
+    if pg:
         returned_positions, returned_orders = _write_arrays(
             conn, symbol, moved, orders, batch.trades, batch.ledger, now, returning=views
         )
     else:
+        for row in batch.ledger:
+            row.pop("_trade", None)  # already gone where trades got their ids
         _write_rows(conn, symbol, moved, orders, batch.trades, batch.ledger, now)
     if batch.reference_price is not None:
         conn.execute(

@@ -301,4 +301,23 @@ def test_pushes_carry_exactly_what_a_read_after_commit_shows(env: Env) -> None:
     assert min(seen.values()) > 20, seen
     events = {d["event"] for d in env.pub.of("order")}
     assert {"new", "fill", "partial_fill", "canceled", "reduced", "replaced"} <= events, events
+    # trade ids: what was pushed is what SQL holds, and every "trade" ledger row points at its own trade
+    from sqlalchemy import select
+
+    from schema.models import LedgerEntry
+    from schema.views import trade_view
+
+    sql_trades = {t.id: t for t in m.trades(SYM)}
+    assert len(sql_trades) > 20
+    assert sorted(d["id"] for d in env.pub.of("trade")) == sorted(sql_trades)
+    assert all(d == trade_view(sql_trades[d["id"]]) for d in env.pub.of("trade"))
+    with m.sessions() as s:
+        rows = s.execute(select(LedgerEntry).where(LedgerEntry.kind == "trade")).scalars().all()
+        assert len(rows) == 2 * len(sql_trades)
+        for r in rows:
+            t = sql_trades[r.trade_id]
+            assert r.order_id in (t.buy_order_id, t.sell_order_id)
+            assert r.account_id == (
+                t.buyer_account_id if r.order_id == t.buy_order_id else t.seller_account_id
+            )
     env.audit()
