@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -222,34 +222,35 @@ def place_order(
             return Placed(original_order(existing, spec), False, 0)
     hold = hold_for(spec, rules)
     buy = spec.side == Side.BUY
-    order = Order(
-        account_id=account_id,
-        client_order_id=coid,
-        symbol=spec.symbol,
-        side=spec.side.value,
-        type=spec.type.value,
-        time_in_force=spec.tif.value,
-        qty=spec.qty,
-        limit_price=spec.limit_price,
-        stop_price=spec.stop_price,
-        expire_at=expire_at,
-        post_only=spec.post_only,
-        stp=spec.stp.value,
-        status=OrderStatus.NEW.value,
-        filled_qty=0,
-        filled_notional=0,
-        canceled_qty=0,
-        hold_cash=hold if buy else 0,
-        hold_qty=0 if buy else hold,
-        pending_hold=0,
-        triggered=False,
-        seq=None,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(order)
+    values = {
+        "account_id": account_id,
+        "client_order_id": coid,
+        "symbol": spec.symbol,
+        "side": spec.side.value,
+        "type": spec.type.value,
+        "time_in_force": spec.tif.value,
+        "qty": spec.qty,
+        "limit_price": spec.limit_price,
+        "stop_price": spec.stop_price,
+        "expire_at": expire_at,
+        "post_only": spec.post_only,
+        "stp": spec.stp.value,
+        "status": OrderStatus.NEW.value,
+        "filled_qty": 0,
+        "filled_notional": 0,
+        "canceled_qty": 0,
+        "hold_cash": hold if buy else 0,
+        "hold_qty": 0 if buy else hold,
+        "pending_hold": 0,
+        "reason": None,
+        "triggered": False,
+        "seq": None,
+        "created_at": now,
+        "updated_at": now,
+    }
     try:
-        session.flush()
+        # A Core INSERT ... RETURNING id: the ORM unit of work cost more than the statement (API hot path).
+        order_id = session.execute(insert(Order).values(values).returning(Order.id)).scalar_one()
     except IntegrityError:
         # A concurrent duplicate won the unique key (account_id, client_order_id): return the original.
         session.rollback()
@@ -258,6 +259,8 @@ def place_order(
             raise
         session.rollback()
         return Placed(original_order(existing, spec), False, 0)
+    # The row as inserted, as a detached Order (every column set, so reading it never loads).
+    order = Order(id=order_id, **values)
     if buy:
         ok = balances.hold_cash(session, account_id, hold, now, order.id)
     else:
