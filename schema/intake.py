@@ -191,6 +191,11 @@ def original_order(order: Order, spec: OrderSpec) -> Order:
     return order
 
 
+# One constant statement on the Table, not the ORM entity (which would take the ORM bulk-insert path);
+# its compiled form is cached and the values are bound per call.
+_INSERT_ORDER = insert(Order.__table__).returning(Order.__table__.c.id)
+
+
 @dataclass(frozen=True, slots=True)
 class Placed:
     order: Order
@@ -250,7 +255,7 @@ def place_order(
     }
     try:
         # A Core INSERT ... RETURNING id: the ORM unit of work cost more than the statement (API hot path).
-        order_id = session.execute(insert(Order).values(values).returning(Order.id)).scalar_one()
+        order_id = session.execute(_INSERT_ORDER, values).scalar_one()
     except IntegrityError:
         # A concurrent duplicate won the unique key (account_id, client_order_id): return the original.
         session.rollback()
