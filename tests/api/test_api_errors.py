@@ -111,6 +111,13 @@ def test_database_down_is_503(ex: Harness) -> None:
     ex.services.session_factory = Down()  # type: ignore[assignment]
     r = ex.client.get("/api/v1/account", headers=u.headers)
     assert (r.status_code, r.json()["code"]) == (503, "SERVICE_UNAVAILABLE")
+    # The async order routes open their session inside their one thread-pool call: same answer.
+    order = {"symbol": "AAPL", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": "1"}
+    r = ex.post_order(u, **order, limit_price="230.00")
+    assert (r.status_code, r.json()["code"]) == (503, "SERVICE_UNAVAILABLE")
+    r = ex.client.delete("/api/v1/orders/1", headers=u.headers)
+    assert (r.status_code, r.json()["code"]) == (503, "SERVICE_UNAVAILABLE")
+    assert ex.bus.last_id("AAPL") is None  # nothing published
 
 
 def test_openapi_docs_are_served(ex: Harness) -> None:
@@ -118,6 +125,14 @@ def test_openapi_docs_are_served(ex: Harness) -> None:
     paths = ex.client.get("/openapi.json").json()["paths"]
     assert "/api/v1/orders" in paths and "/api/v1/markets/{symbol}/depth" in paths
     assert json.dumps(paths)
+    # Routes answer with prebuilt wire dicts (no response validation) but still document a JSON object.
+    for path, method, status in (
+        ("/api/v1/orders", "post", "201"),
+        ("/api/v1/orders/{order_id}", "delete", "202"),
+        ("/api/v1/account", "get", "200"),
+    ):
+        schema = paths[path][method]["responses"][status]["content"]["application/json"]["schema"]
+        assert schema["type"] == "object", (path, schema)
 
 
 def test_fuzzed_replace_bodies_never_500_and_refusals_write_nothing(sqlite_url: str) -> None:
