@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +19,7 @@ from engine.commands import NewOrder, Replace
 from engine.types import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from schema import balances
 from schema.models import Instrument, Order
+from schema.orderbook_load import to_epoch_ms
 from schema.views import band_prices
 
 OPEN_STATUSES = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
@@ -280,7 +281,7 @@ def place_order(
 
 
 def new_order_command(order: Order, hold: int, ts_ms: int) -> NewOrder:
-    expire_ms = None if order.expire_at is None else epoch_ms(order.expire_at)
+    expire_ms = None if order.expire_at is None else to_epoch_ms(order.expire_at)
     return NewOrder(
         order_id=order.id,
         account=order.account_id,
@@ -297,12 +298,6 @@ def new_order_command(order: Order, hold: int, ts_ms: int) -> NewOrder:
         hold=hold,
         ts=ts_ms,
     )
-
-
-def epoch_ms(ts: datetime) -> int:
-    if ts.tzinfo is None:  # SQLite hands back naive datetimes: they are UTC
-        ts = ts.replace(tzinfo=UTC)
-    return int(ts.timestamp() * 1000)
 
 
 def owned_order(session: Session, account_id: int, order_id: int, *, open_only: bool = True) -> Order:
