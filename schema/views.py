@@ -126,6 +126,7 @@ def account_view(
         "account_id": account.id,
         "email": user.email,
         "display_name": user.display_name,
+        "leaderboard_opt_in": bool(user.leaderboard_opt_in),
         "cash": cents_str(cash),
         "cash_available": cents_str(account.cash_available),
         "cash_held": cents_str(account.cash_held),

@@ -230,6 +230,11 @@ def test_stats_history_and_leaderboard_equal_the_hand_calculation(api) -> None: 
     bad = client.get("/api/v1/account/portfolio/history?period=all&timeframe=1Min", headers=headers)
     assert bad.status_code == 422 and bad.json()["code"] == "VALIDATION_ERROR"
     flat_headers = _login(client, "dave@example.com")
+    before = client.get("/api/v1/account", headers=flat_headers).json()
+    assert (before["display_name"], before["leaderboard_opt_in"]) == ("flat", True)
+    out = client.patch("/api/v1/account/profile", json={"leaderboard_opt_in": False}, headers=flat_headers)
+    assert out.status_code == 200, out.text
+    assert client.get("/api/v1/account", headers=flat_headers).json()["leaderboard_opt_in"] is False
     taken = client.patch("/api/v1/account/profile", json={"display_name": "alice"}, headers=flat_headers)
     assert taken.status_code == 409 and taken.json()["code"] == "DISPLAY_NAME_TAKEN"
     assert client.get("/api/v1/account/stats").status_code == 401
