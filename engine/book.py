@@ -511,23 +511,25 @@ class OrderBook:
 
     def cancel_account(self, account: int, ts: int) -> list[Event]:
         """Cancel every open order (stops included) of `account`, in priority (seq) order."""
-        mine = sorted((o for o in self.orders.values() if o[ACCT] == account), key=_by_seq)
-        events: list = []
-        for o in mine:
-            self._close(o)
-            self._cancel(o, C.MASS_CANCEL, events, ts)
-        return events
+        return self._cancel_in_seq_order(
+            (o for o in self.orders.values() if o[ACCT] == account), C.MASS_CANCEL, ts
+        )
 
     def expire(self, c: Expire) -> list[Event]:
         """Expire GTD orders with expire_at <= now, and DAY orders (at their expire_at if they carry one,
         else at any Expire: the end-of-day job sends it at the close)."""
         now = c.now
         orders = self.orders
-        due = sorted((orders[oid] for oid, t in self.expiry.items() if t is None or t <= now), key=_by_seq)
+        due = (orders[oid] for oid, t in self.expiry.items() if t is None or t <= now)
+        return self._cancel_in_seq_order(due, C.EXPIRED, now)
+
+    def _cancel_in_seq_order(self, orders: Iterable[Order], reason: CancelReason, ts: int) -> list[Event]:
+        """Take `orders` off the book and cancel them in priority (seq) order, so the events are
+        deterministic whatever order the caller found them in."""
         events: list = []
-        for o in due:
+        for o in sorted(orders, key=_by_seq):
             self._close(o)
-            self._cancel(o, C.EXPIRED, events, now)
+            self._cancel(o, reason, events, ts)
         return events
 
     def set_reference(self, c: SetReference) -> list[Event]:
