@@ -10,6 +10,7 @@ import pytest
 from analytics_scenario import DAY1, DAY2, EXPECTED_STATS, FILLS, MARK, NOW, SNAPSHOTS
 from fastapi.testclient import TestClient
 from sqlalchemy import update
+from trade_rows import insert_filled_trade
 
 from api.app import create_app
 from api.deps import InstrumentCache, Services
@@ -17,7 +18,7 @@ from schema.calendar import MarketCalendar
 from schema.db import make_engine, make_session_factory
 from schema.marketdata import MemoryMarketData
 from schema.migrate import upgrade
-from schema.models import Account, EquitySnapshot, Instrument, LedgerEntry, Order, Position, Trade, User
+from schema.models import Account, EquitySnapshot, Instrument, LedgerEntry, Position, User
 from schema.settings import Settings
 from schema.transport import InProcessBus
 
@@ -83,40 +84,9 @@ def _script(factory, me: int, other: int, third: int) -> None:  # type: ignore[n
 
         def trade(at: datetime, buyer: int, seller: int, price: int, qty: int) -> None:
             nonlocal seq
-            ids = []
-            for acct, side in ((buyer, "buy"), (seller, "sell")):
-                o = Order(
-                    account_id=acct,
-                    client_order_id=f"c{seq}{side}",
-                    symbol="XYZ",
-                    side=side,
-                    type="limit",
-                    time_in_force="gtc",
-                    qty=qty,
-                    limit_price=price,
-                    status="filled",
-                    filled_qty=qty,
-                    filled_notional=price * qty,
-                    created_at=at,
-                    updated_at=at,
-                )
-                s.add(o)
-                s.flush()
-                ids.append(o.id)
             seq += 1
-            s.add(
-                Trade(
-                    symbol="XYZ",
-                    seq=seq,
-                    price=price,
-                    qty=qty,
-                    aggressor="buy",
-                    buy_order_id=ids[0],
-                    sell_order_id=ids[1],
-                    buyer_account_id=buyer,
-                    seller_account_id=seller,
-                    executed_at=at,
-                )
+            insert_filled_trade(
+                s, symbol="XYZ", seq=seq, buyer=buyer, seller=seller, price=price, qty=qty, at=at
             )
             for acct, sign in ((buyer, 1), (seller, -1)):
                 s.add(

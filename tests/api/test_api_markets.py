@@ -6,9 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from api_harness import Harness
-from sqlalchemy import insert
-
-from schema.models import Trade
+from trade_rows import insert_filled_trade
 
 
 def test_markets_list_every_instrument_with_its_ticker(ex: Harness) -> None:
@@ -62,43 +60,10 @@ def test_bad_market_requests_get_the_standard_body(ex: Harness, path: str, statu
 
 def _trade(ex: Harness, seq: int, price: int, qty: int, when: datetime) -> None:
     with ex.session_factory() as s:
-        # Trades need orders; a self-contained pair of rows is enough for the tape and candles.
-        from schema.models import Order
-
+        # Trades need orders; a self-contained pair of rows (one account on both sides) is enough here.
         u = ex.register()
-        oid = []
-        for side in ("buy", "sell"):
-            o = Order(
-                account_id=u.account_id,
-                client_order_id=f"t{seq}{side}",
-                symbol="AAPL",
-                side=side,
-                type="limit",
-                time_in_force="gtc",
-                qty=qty,
-                limit_price=price,
-                status="filled",
-                filled_qty=qty,
-                filled_notional=qty * price,
-                created_at=when,
-                updated_at=when,
-            )
-            s.add(o)
-            s.flush()
-            oid.append(o.id)
-        s.execute(
-            insert(Trade).values(
-                symbol="AAPL",
-                seq=seq,
-                price=price,
-                qty=qty,
-                aggressor="buy",
-                buy_order_id=oid[0],
-                sell_order_id=oid[1],
-                buyer_account_id=u.account_id,
-                seller_account_id=u.account_id,
-                executed_at=when,
-            )
+        insert_filled_trade(
+            s, symbol="AAPL", seq=seq, buyer=u.account_id, seller=u.account_id, price=price, qty=qty, at=when
         )
         s.commit()
 
