@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     batch_max_commands: int = Field(500, gt=0)
     batch_max_ms: int = Field(5, ge=0)
     lease_ttl_ms: int = Field(5000, gt=0)
+    # API intake on PostgreSQL: new orders and cancels that arrive together share one transaction of at
+    # most this many (group commit); 0 turns it off (one transaction per request, as on SQLite).
+    intake_batch_max: int = Field(256, ge=0)
     depth_levels_published: int = Field(100, gt=0)
     market_hours: Literal["calendar", "always"] = "calendar"
     agents: bool = True
