@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import resource
 import secrets
@@ -41,12 +42,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from benchmarks import generator, meta, report
 from benchmarks.generator import CANCEL, LIMIT, FlowParams, Message
@@ -411,10 +413,187 @@ def reference_prices(database_url: str, symbols: Sequence[str]) -> dict[str, tup
 
 
 # ---------------------------------------------------------------------------------------------- HTTP
+class ServerDisconnectedError(ConnectionError):
+    """The server closed the connection before the whole response arrived."""
+
+
+class _Conn:
+    __slots__ = ("reader", "writer", "idle_since")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer, self.idle_since = reader, writer, 0.0
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class RawHttpPool:
+    """`--http raw`: a minimal HTTP/1.1 keep-alive client on asyncio streams, because the generator shares
+    the cores with the server it loads and must cost it as little CPU as possible (`python -m
+    benchmarks.client_cpu` measures it against aiohttp and httpx).
+
+    `connections` connections shared by every caller, one request in flight on each (no pipelining): a
+    caller takes an idle connection, opens one while under the limit, or queues for the next one released.
+    It sends one pre-assembled buffer (request line, Host, Authorization, JSON body) and parses only the
+    status line, Content-Length (chunked and read-to-close as fallbacks) and Connection: close. A failed
+    exchange closes its connection and raises (the caller counts a transport error); the next request opens
+    a new one. Idle connections the server has closed, or idle longer than `idle_s` (below uvicorn's 5 s
+    keep-alive timeout, so a request never races the server's close of an idle connection), are replaced
+    silently, as the aiohttp and httpx pools do. `timeout` bounds the whole request, the wait for a
+    connection included (aiohttp's `total`)."""
+
+    def __init__(self, url: str, connections: int, timeout: float = 60.0, idle_s: float = 4.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"--http raw speaks plain http:// only, not {url!r}")
+        self.host, self.port = parts.hostname, parts.port or 80
+        self.timeout, self.idle_s = timeout, idle_s
+        self.max = max(1, connections)
+        self.opened = 0  # connections opened so far (reconnects included)
+        self._prefix = parts.path.rstrip("/")  # like base_url in httpx/aiohttp
+        self._host = f"Host: {parts.netloc}\r\n".encode()
+        self._auth: dict[str, bytes] = {}  # token -> its encoded Authorization line
+        self._idle: list[_Conn] = []  # LIFO: the most recently used connection is the warmest
+        self._waiters: deque[asyncio.Future[_Conn | None]] = deque()
+        self._open = 0  # connections open or being opened, idle or in use
+
+    def _message(self, method: str, path: str, token: str, payload: bytes) -> bytes:
+        auth = self._auth.get(token)
+        if auth is None:
+            auth = self._auth[token] = b"Authorization: Bearer " + token.encode() + b"\r\n"
+        start = f"{method} {self._prefix}{path} HTTP/1.1\r\n".encode()
+        if not payload:
+            return b"".join((start, self._host, auth, b"\r\n"))
+        length = b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(payload)
+        return b"".join((start, self._host, auth, length, payload))
+
+    async def request(self, i: int, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+        """(status, parsed JSON body or None), the shape of HttpPool.request; `i` is unused (one pool)."""
+        payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        msg = self._message(method, path, token, payload)
+        async with asyncio.timeout(self.timeout):
+            conn = await self._acquire()
+            try:
+                status, data, keep = await self._exchange(conn, msg)
+            except BaseException:
+                # its state is unknown (half a response may be in flight): never reuse it
+                conn.close()
+                self._put(None)
+                raise
+        if keep:
+            self._put(conn)
+        else:
+            conn.close()
+            self._put(None)
+        if not data:
+            return status, None
+        try:
+            return status, json.loads(data)
+        except ValueError:
+            return status, None
+
+    async def _acquire(self) -> _Conn:
+        idle = self._idle
+        if idle:
+            now = time.monotonic()
+            while idle:
+                conn = idle.pop()
+                if (
+                    now - conn.idle_since < self.idle_s
+                    and not conn.reader.at_eof()
+                    and not conn.writer.is_closing()
+                ):
+                    return conn
+                conn.close()  # closed (EOF or reset) by the server while idle, or about to be
+                self._open -= 1
+        if self._open >= self.max:
+            fut: asyncio.Future[_Conn | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                got = await fut
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled():
+                    self._put(fut.result())  # handed one just as we timed out: pass it on
+                raise
+            if got is not None:
+                return got
+            # None: a connection was closed and its slot handed to us
+        else:
+            self._open += 1
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        except BaseException:
+            self._put(None)
+            raise
+        self.opened += 1
+        return _Conn(reader, writer)
+
+    def _put(self, conn: _Conn | None) -> None:
+        """Release a connection, or (None) the slot of one that was closed, to the first live waiter."""
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(conn)
+                return
+        if conn is None:
+            self._open -= 1
+        else:
+            conn.idle_since = time.monotonic()
+            self._idle.append(conn)
+
+    @staticmethod
+    async def _exchange(conn: _Conn, msg: bytes) -> tuple[int, bytes, bool]:
+        reader = conn.reader
+        # no drain(): one small request per connection, so the write buffer never nears its high-water mark
+        conn.writer.write(msg)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1."):
+                raise ServerDisconnectedError(f"not an HTTP/1.x response: {head[:40]!r}")
+            status = int(head[9:12])
+            lower = head.lower()
+            keep = head[7] == 0x31 and b"\r\nconnection: close" not in lower  # HTTP/1.1 and no close
+            at = lower.find(b"\r\ncontent-length:")
+            if at >= 0:
+                n = int(lower[at + 17 : lower.find(b"\r\n", at + 17)])
+                data = await reader.readexactly(n) if n else b""
+            elif b"\r\ntransfer-encoding: chunked" in lower:
+                data = await _read_chunked(reader)
+            elif status < 200 or status in (204, 304):
+                data = b""
+            else:
+                data, keep = await reader.read(), False  # the body ends when the server closes
+        except asyncio.IncompleteReadError:
+            raise ServerDisconnectedError("the server closed the connection mid-response") from None
+        return status, data, keep
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+        for conn in idle:
+            with contextlib.suppress(OSError):
+                await conn.writer.wait_closed()
+        self._open -= len(idle)
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    parts = []
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
+                pass
+            return b"".join(parts)
+        parts.append((await reader.readexactly(size + 2))[:-2])
+
+
 class HttpPool:
-    """C async HTTP clients (httpx by default, aiohttp optional) sharing `connections` connections."""
+    """C async HTTP clients of a library (`--http httpx|aiohttp`) sharing `connections` connections."""
 
     def __init__(self, url: str, clients: int, connections: int, kind: str = "httpx") -> None:
+        if kind not in ("httpx", "aiohttp"):
+            raise ValueError(f"HttpPool is httpx or aiohttp, not {kind!r} (http_pool() makes every kind)")
         self.url, self.kind = url, kind
         self.n = max(1, clients)
         per = max(1, connections // self.n)
@@ -459,6 +638,16 @@ class HttpPool:
                 await c.aclose()
             else:
                 await c.close()
+
+
+HTTP_KINDS = ("raw", "aiohttp", "httpx")
+
+
+def http_pool(url: str, clients: int, connections: int, kind: str = "raw") -> HttpPool | RawHttpPool:
+    """The bench's HTTP client of a kind; all have request(i, method, path, token, body) and close()."""
+    if kind == "raw":
+        return RawHttpPool(url, connections)  # one shared pool: `clients` only splits the library pools
+    return HttpPool(url, clients, connections, kind)
 
 
 # ---------------------------------------------------------------------------------------------- listeners
@@ -562,7 +751,7 @@ class LoadRun:
         accounts: Sequence[BenchAccount],
         listened: set[int],
         prices: dict[str, tuple[int, int, int]],
-        pool: HttpPool,
+        pool: HttpPool | RawHttpPool,
         listeners: Listeners | None,
         run_id: str,
         start_mid: int,
@@ -857,7 +1046,7 @@ class ServiceOptions:
     shares: int = 100_000
     clients: int = 8
     connections: int = 128
-    http: str = "httpx"
+    http: str = "raw"
     rates: tuple[float | None, ...] = (None,)
     duration_s: float | None = None  # per rate: n = rate * duration
     flow: FlowParams = field(default_factory=FlowParams)
@@ -958,7 +1147,7 @@ async def _run(
             + (f" (errors: {dict(listeners.connect_errors)})" if listeners.connect_errors else "")
         )
     prices = await asyncio.to_thread(reference_prices, dep.database_url, symbols)
-    pool = HttpPool(dep.url, opts.clients, opts.connections, opts.http)
+    pool = http_pool(dep.url, opts.clients, opts.connections, opts.http)
     # warm-up (not measured): open every connection and touch the authenticated path once per client
     warm = [
         pool.request(i, "GET", f"{API}/account", accounts[i % len(accounts)].token)
@@ -1214,7 +1403,10 @@ def build_parser(prog: str = "bourse bench service") -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="seconds per rate (n = rate x duration)")
     p.add_argument("--clients", type=int, default=8, help="HTTP clients (default 8)")
     p.add_argument("--connections", type=int, default=128, help="connections over all clients (default 128)")
-    p.add_argument("--http", choices=("httpx", "aiohttp"), default="httpx")
+    p.add_argument(
+        "--http", choices=HTTP_KINDS, default="raw",
+        help="HTTP client: raw (asyncio streams, the cheapest on CPU; default), aiohttp or httpx",
+    )  # fmt: skip
     p.add_argument("--flow-file", help="a flow CSV (../shared/flow format) instead of the generator")
     generator.add_flow_arguments(p)
     p.add_argument("--max-seconds", type=float, default=120.0, help="stop sending after this long (per rate)")
