@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # most this many (group commit); 0 turns it off (one transaction per request, as on SQLite).
     intake_batch_max: int = Field(256, ge=0)
     depth_levels_published: int = Field(100, gt=0)
+    # Browser origins allowed to open Socket.IO besides the page's own (always allowed), e.g.
+    # ["http://localhost:5173"] for `npm run dev`; ["*"] allows any. Empty: same origin only.
+    socketio_cors_origins: list[str] = Field(default_factory=list)
     market_hours: Literal["calendar", "always"] = "calendar"
     agents: bool = True
     host: str = "127.0.0.1"
