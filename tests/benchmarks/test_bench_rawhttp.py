@@ -1,6 +1,7 @@
 """`--http raw` (benchmarks.service.RawHttpPool) against a real uvicorn server: status codes and JSON bodies
 as the library clients return them, keep-alive reuse, the shared connection limit, and recovery when the
-server closes a connection (idle, `Connection: close`, mid-response) or a request times out.
+server closes a connection (idle, `Connection: close`, mid-response) or a request times out, on both
+event loops the bench can run on (uvloop, its default, and asyncio's).
 
 The server is uvicorn in a thread of this process, serving a small raw ASGI app that reports which client
 port (which TCP connection) each request came on. Its keep-alive timeout is 1 s, so it closes idle
@@ -100,8 +101,8 @@ def server() -> Iterator[str]:
     thread.join(10)
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+def run(coro: Coroutine[Any, Any, T], loop: str = "asyncio") -> T:
+    return service.run_loop(coro, loop)
 
 
 def test_status_codes_and_json_bodies_match_the_library_clients(server: str) -> None:
@@ -137,7 +138,8 @@ def test_status_codes_and_json_bodies_match_the_library_clients(server: str) -> 
     assert run(calls("httpx")) == raw
 
 
-def test_keep_alive_reuses_one_connection_and_caps_the_pool(server: str) -> None:
+@pytest.mark.parametrize("loop", service.LOOPS)
+def test_keep_alive_reuses_one_connection_and_caps_the_pool(server: str, loop: str) -> None:
     async def main() -> tuple[set[int], int, set[int], int, int]:
         pool = RawHttpPool(server, connections=1)
         # sequential and concurrent requests on one connection: queued, never pipelined
@@ -153,7 +155,7 @@ def test_keep_alive_reuses_one_connection_and_caps_the_pool(server: str) -> None
         await pool.close()
         return ports, one, three, opened, open_now
 
-    ports, one, three, opened, open_now = run(main())
+    ports, one, three, opened, open_now = run(main(), loop)
     assert len(ports) == 1 and one == 1
     assert len(three) == 3 and opened == 3 and open_now == 3
 
@@ -172,7 +174,8 @@ def test_chunked_body(server: str) -> None:
     assert status == 200 and body["chunked"] is True and opened == 1
 
 
-def test_recovers_when_the_server_closes_connections(server: str) -> None:
+@pytest.mark.parametrize("loop", service.LOOPS)
+def test_recovers_when_the_server_closes_connections(server: str, loop: str) -> None:
     async def main() -> dict[str, Any]:
         out: dict[str, Any] = {}
         pool = RawHttpPool(server, connections=2, idle_s=60.0)  # only the server closes idle connections
@@ -200,7 +203,7 @@ def test_recovers_when_the_server_closes_connections(server: str) -> None:
         await pool.close()
         return out
 
-    out = run(main())
+    out = run(main(), loop)
     assert out["idle_closed"] == (True, 2)  # reconnected silently: no error for the idle close
     assert out["close_header"] == (True, True, 3)  # /close came on the live connection, then a new one
     assert out["truncate_is_connection_error"]
@@ -208,7 +211,8 @@ def test_recovers_when_the_server_closes_connections(server: str) -> None:
     assert out["idle_limit"] == (True, 2)
 
 
-def test_timeouts_free_the_connection_and_the_slot(server: str) -> None:
+@pytest.mark.parametrize("loop", service.LOOPS)
+def test_timeouts_free_the_connection_and_the_slot(server: str, loop: str) -> None:
     async def main() -> dict[str, Any]:
         out: dict[str, Any] = {}
         pool = RawHttpPool(server, connections=1, timeout=2.0)
@@ -235,7 +239,7 @@ def test_timeouts_free_the_connection_and_the_slot(server: str) -> None:
         await pool.close()
         return out
 
-    out = run(main())
+    out = run(main(), loop)
     assert out["holder"] == 200 and out["waiter"] == (200, True)
     assert out["after"] == (2, 1, 0)
 
@@ -254,6 +258,7 @@ def test_connection_refused_gives_the_slot_back() -> None:
 def test_the_service_bench_defaults_to_raw() -> None:
     args = service.build_parser().parse_args(["--launch", "pg"])
     assert args.http == "raw" and service.ServiceOptions().http == "raw"
+    assert args.loop == "uvloop" and service.ServiceOptions().loop == "uvloop"
     assert isinstance(service.http_pool("http://127.0.0.1:1", 8, 16, args.http), RawHttpPool)
     with pytest.raises(ValueError):
         RawHttpPool("https://127.0.0.1:1", 4)
