@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, realtime
 from api.deps import Services
+from api.intake_batcher import build_batcher
 from api.routers import account, auth, markets, orders, portfolio
 from schema.settings import Settings
 
@@ -35,6 +36,8 @@ def create_fastapi(settings: Settings, services: Services, static_dir: Path | No
         finally:
             for hook in services.extras.get("on_shutdown", ()):
                 hook()
+            if services.batcher is not None:
+                services.batcher.close()
             if isinstance(emitter, realtime.LoopEmitter):
                 emitter.bind(None)
 
@@ -68,5 +71,7 @@ def create_app(settings: Settings, services: Services, static_dir: Path | None =
     if services.sio is None:
         services.sio = realtime.build_server(settings)
     realtime.register(services.sio, services)
+    if services.batcher is None:
+        services.batcher = build_batcher(services)
     fastapi_app = create_fastapi(settings, services, static_dir)
     return socketio.ASGIApp(services.sio, other_asgi_app=fastapi_app, socketio_path="socket.io")

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.datastructures import Default, DefaultPlaceholder
@@ -20,13 +20,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ApiError
-from api.security import MemoryThrottle, Principal, Throttle, TokenError, decode_access_token
+from api.security import MemoryThrottle, Principal, Throttle, TokenCache, TokenError
 from schema.calendar import MarketCalendar, calendar_from_settings
 from schema.intake import Rules
 from schema.marketdata import MarketDataStore
 from schema.models import Instrument
 from schema.settings import Settings
 from schema.transport import CommandBus
+
+if TYPE_CHECKING:
+    from api.intake_batcher import IntakeBatcher
 
 
 def utc_now() -> datetime:
@@ -82,6 +85,9 @@ class Services:
     sio: Any = None  # socketio.AsyncServer; built by api.realtime when None
     redis: Any = None  # sync client (scale-out)
     async_redis: Any = None  # redis.asyncio client for the depth fast path (scale-out)
+    tokens: TokenCache = field(default_factory=TokenCache)
+    # Group-commit intake (api.intake_batcher); create_app builds it on PostgreSQL unless turned off.
+    batcher: IntakeBatcher | None = None
     # How long POST /account/reset waits for the matcher to cancel open orders.
     reset_wait_s: float = 10.0
     extras: dict[str, Any] = field(default_factory=dict)
@@ -166,6 +172,8 @@ async def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "UNAUTHORIZED", "missing bearer token")
     try:
-        return decode_access_token(credentials.credentials, services.settings.secret_key, services.clock())
+        return services.tokens.principal(
+            credentials.credentials, services.settings.secret_key, services.clock()
+        )
     except TokenError as exc:
         raise ApiError(401, "UNAUTHORIZED", f"invalid or expired token: {exc}") from exc

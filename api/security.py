@@ -60,6 +60,11 @@ def create_access_token(principal: Principal, secret: str, now: datetime, ttl: t
 
 
 def decode_access_token(token: str, secret: str, now: datetime) -> Principal:
+    return verify_access_token(token, secret, now)[0]
+
+
+def verify_access_token(token: str, secret: str, now: datetime) -> tuple[Principal, int]:
+    """The token's principal and expiry (epoch seconds), or TokenError."""
     try:
         # Expiry is checked against the injected clock (tests control time), not the wall clock.
         claims: dict[str, Any] = jwt.decode(
@@ -69,9 +74,35 @@ def decode_access_token(token: str, secret: str, now: datetime) -> Principal:
             raise TokenError("not an access token")
         if int(claims["exp"]) <= now.timestamp():
             raise TokenError("token expired")
-        return Principal(user_id=int(claims["sub"]), account_id=int(claims["acct"]))
+        return Principal(user_id=int(claims["sub"]), account_id=int(claims["acct"])), int(claims["exp"])
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise TokenError(str(exc) or "invalid token") from exc
+
+
+class TokenCache:
+    """Access tokens whose signature and claims have been verified, with their expiry.
+
+    Why: a client sends the same token with every request until it expires, and verifying its HMAC and
+    parsing its claims was about a tenth of the API's CPU per order. Expiry is still checked against the
+    clock on every use; only tokens that verified are kept, and a full cache is simply emptied."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._max = max_entries
+        self._verified: dict[str, tuple[Principal, int]] = {}
+
+    def principal(self, token: str, secret: str, now: datetime) -> Principal:
+        hit = self._verified.get(token)
+        if hit is None:
+            principal, exp = verify_access_token(token, secret, now)
+            if len(self._verified) >= self._max:
+                self._verified.clear()
+            self._verified[token] = (principal, exp)
+            return principal
+        principal, exp = hit
+        if exp <= now.timestamp():
+            del self._verified[token]
+            raise TokenError("token expired")
+        return principal
 
 
 def new_refresh_token() -> str:

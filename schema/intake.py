@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +39,13 @@ _TIF_ALLOWED: dict[OrderType, tuple[TimeInForce, ...]] = {
     OrderType.STOP: (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD),
     OrderType.STOP_LIMIT: (TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD),
 }
+
+
+class OrderRow(Protocol):
+    """An order as the ORM entity or a Core row: what the ownership check reads."""
+
+    account_id: int
+    status: str
 
 
 class IntakeError(Exception):
@@ -197,6 +205,45 @@ def original_order(order: Order, spec: OrderSpec) -> Order:
 _INSERT_ORDER = insert(Order.__table__).returning(Order.__table__.c.id)
 
 
+def order_values(
+    account_id: int, spec: OrderSpec, coid: str, hold: int, now: datetime, expire_at: datetime | None
+) -> dict[str, object]:
+    """Every column of a new order's row (the id aside), as placed: status new, nothing filled."""
+    buy = spec.side == Side.BUY
+    return {
+        "account_id": account_id,
+        "client_order_id": coid,
+        "symbol": spec.symbol,
+        "side": spec.side.value,
+        "type": spec.type.value,
+        "time_in_force": spec.tif.value,
+        "qty": spec.qty,
+        "limit_price": spec.limit_price,
+        "stop_price": spec.stop_price,
+        "expire_at": expire_at,
+        "post_only": spec.post_only,
+        "stp": spec.stp.value,
+        "status": OrderStatus.NEW.value,
+        "filled_qty": 0,
+        "filled_notional": 0,
+        "canceled_qty": 0,
+        "hold_cash": hold if buy else 0,
+        "hold_qty": 0 if buy else hold,
+        "pending_hold": 0,
+        "reason": None,
+        "triggered": False,
+        "seq": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def insufficient(spec: OrderSpec, hold: int) -> IntakeError:
+    if spec.side == Side.BUY:
+        return IntakeError("INSUFFICIENT_FUNDS", f"this order needs {hold / 100:.2f} of available cash")
+    return IntakeError("INSUFFICIENT_SHARES", f"this order needs {hold} available {spec.symbol} shares")
+
+
 @dataclass(frozen=True, slots=True)
 class Placed:
     order: Order
@@ -228,32 +275,7 @@ def place_order(
             return Placed(original_order(existing, spec), False, 0)
     hold = hold_for(spec, rules)
     buy = spec.side == Side.BUY
-    values = {
-        "account_id": account_id,
-        "client_order_id": coid,
-        "symbol": spec.symbol,
-        "side": spec.side.value,
-        "type": spec.type.value,
-        "time_in_force": spec.tif.value,
-        "qty": spec.qty,
-        "limit_price": spec.limit_price,
-        "stop_price": spec.stop_price,
-        "expire_at": expire_at,
-        "post_only": spec.post_only,
-        "stp": spec.stp.value,
-        "status": OrderStatus.NEW.value,
-        "filled_qty": 0,
-        "filled_notional": 0,
-        "canceled_qty": 0,
-        "hold_cash": hold if buy else 0,
-        "hold_qty": 0 if buy else hold,
-        "pending_hold": 0,
-        "reason": None,
-        "triggered": False,
-        "seq": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+    values = order_values(account_id, spec, coid, hold, now, expire_at)
     try:
         # A Core INSERT ... RETURNING id: the ORM unit of work cost more than the statement (API hot path).
         order_id = session.execute(_INSERT_ORDER, values).scalar_one()
@@ -273,9 +295,7 @@ def place_order(
         ok = balances.hold_shares(session, account_id, spec.symbol, hold, now, order.id)
     if not ok:
         session.rollback()
-        if buy:
-            raise IntakeError("INSUFFICIENT_FUNDS", f"this order needs {hold / 100:.2f} of available cash")
-        raise IntakeError("INSUFFICIENT_SHARES", f"this order needs {hold} available {spec.symbol} shares")
+        raise insufficient(spec, hold)
     session.commit()
     return Placed(order, True, hold)
 
@@ -303,11 +323,18 @@ def new_order_command(order: Order, hold: int, ts_ms: int) -> NewOrder:
 def owned_order(session: Session, account_id: int, order_id: int, *, open_only: bool = True) -> Order:
     """The account's order, or ORDER_NOT_FOUND (also for another account's order); ORDER_FINAL if done."""
     order = session.get(Order, order_id)
+    check_owned(order, account_id, order_id, open_only=open_only)
+    assert order is not None
+    return order
+
+
+def check_owned(order: OrderRow | None, account_id: int, order_id: int, *, open_only: bool = True) -> None:
+    """ORDER_NOT_FOUND for a missing order and for another account's (no hint that it exists);
+    ORDER_FINAL if `open_only` and the order is done."""
     if order is None or order.account_id != account_id:
         raise IntakeError("ORDER_NOT_FOUND", f"order {order_id} not found")
     if open_only and order.status in FINAL_STATUSES:
         raise IntakeError("ORDER_FINAL", f"order {order_id} is already {order.status}")
-    return order
 
 
 def replace_order(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, Path, Query, Response
@@ -20,6 +22,7 @@ from engine.types import OrderStatus, OrderType, TimeInForce
 from schema import intake
 from schema.calendar import Admission, admission, day_order_expiry
 from schema.intake import FINAL_STATUSES, OPEN_STATUSES, IntakeError, OrderSpec, Rules
+from schema.intake_batch import NewOrderRow
 from schema.models import Order
 from schema.money import AmountError, to_cents, to_shares
 from schema.views import order_view
@@ -67,11 +70,8 @@ def _publish(services: Services, symbol: str, command: Any) -> None:
         logging.getLogger("bourse.api").exception("publish to %s failed; the reconciler will retry", symbol)
 
 
-def _place(services: Services, account_id: int, body: OrderRequest) -> tuple[int, dict[str, Any]]:
-    """All of a POST's blocking work, in one thread-pool call: the rules (a cache that may reload from
-    SQL), the hold + insert transaction, and the XADD after commit and after the session is closed."""
-    rules = rules_for(services, body.symbol)
-    spec = OrderSpec(
+def _spec(body: OrderRequest, rules: Rules) -> OrderSpec:
+    return OrderSpec(
         symbol=rules.symbol,
         side=body.side,
         type=body.type,
@@ -87,6 +87,29 @@ def _place(services: Services, account_id: int, body: OrderRequest) -> tuple[int
         stp=body.stp,
         client_order_id=body.client_order_id,
     )
+
+
+def _admit(
+    services: Services, spec: OrderSpec, rules: Rules, now: datetime
+) -> tuple[Admission, datetime | None]:
+    """The static checks and the calendar: whether the order goes to the book now or waits for the
+    open, and when it expires. CPU only (the calendar and the rules are in memory)."""
+    intake.check_order(spec, rules, now)
+    assert services.calendar is not None
+    admit = admission(now, services.calendar)
+    if admit == Admission.REJECT:
+        raise IntakeError("MARKET_CLOSED", "the market is closed; see GET /api/v1/market/status")
+    expire_at = spec.expire_at
+    if spec.tif == TimeInForce.DAY:
+        expire_at = day_order_expiry(now, services.calendar)
+    return admit, expire_at
+
+
+def _place(services: Services, account_id: int, body: OrderRequest) -> tuple[int, dict[str, Any]]:
+    """All of a POST's blocking work, in one thread-pool call: the rules (a cache that may reload from
+    SQL), the hold + insert transaction, and the XADD after commit and after the session is closed."""
+    rules = rules_for(services, body.symbol)
+    spec = _spec(body, rules)
     now = services.clock()
     with services.session_factory() as session:
         try:
@@ -95,14 +118,7 @@ def _place(services: Services, account_id: int, body: OrderRequest) -> tuple[int
                 existing = intake.find_by_client_order_id(session, account_id, spec.client_order_id)
                 if existing is not None:
                     return 200, order_view(intake.original_order(existing, spec))
-            intake.check_order(spec, rules, now)
-            assert services.calendar is not None
-            admit = admission(now, services.calendar)
-            if admit == Admission.REJECT:
-                raise IntakeError("MARKET_CLOSED", "the market is closed; see GET /api/v1/market/status")
-            expire_at = spec.expire_at
-            if spec.tif == TimeInForce.DAY:
-                expire_at = day_order_expiry(now, services.calendar)
+            admit, expire_at = _admit(services, spec, rules, now)
             # The client_order_id lookup above found nothing: place_order need not repeat it (a concurrent
             # duplicate still loses on the unique key and gets the original).
             placed = intake.place_order(
@@ -119,6 +135,30 @@ def _place(services: Services, account_id: int, body: OrderRequest) -> tuple[int
     return 201, view
 
 
+def _batched_row(
+    services: Services, account_id: int, body: OrderRequest
+) -> tuple[NewOrderRow, Admission] | None:
+    """The checked order for the group-commit intake, or None when it must take the per-request path:
+    a request with a client_order_id that fails a check may be the retry of an order placed before the
+    check started failing (the market closed since), and a retry gets its original back."""
+    now = services.clock()
+    try:
+        rules = rules_for(services, body.symbol)
+        spec = _spec(body, rules)
+        admit, expire_at = _admit(services, spec, rules, now)
+    except ApiError:
+        if body.client_order_id is not None:
+            return None
+        raise
+    except IntakeError as exc:
+        if body.client_order_id is not None:
+            return None
+        raise intake_error(exc) from exc
+    coid = spec.client_order_id or uuid.uuid4().hex
+    hold = intake.hold_for(spec, rules)
+    return NewOrderRow(account_id, spec, coid, hold, now, expire_at), admit
+
+
 @router.post(
     "/orders",
     status_code=201,
@@ -129,8 +169,17 @@ async def place_order(
     principal: Principal = Depends(current_principal),
     services: Services = Depends(get_services),
 ) -> Response:
-    # One hop to the thread pool per request; the view is already the wire shape, so it is encoded
-    # directly (no response validation, no jsonable_encoder).
+    # The view is already the wire shape, so it is encoded directly (no response validation).
+    batcher = services.batcher
+    if batcher is not None:
+        checked = _batched_row(services, principal.account_id, body)
+        if checked is not None:
+            try:
+                status, view = await batcher.place(*checked)
+            except IntakeError as exc:
+                raise intake_error(exc) from exc
+            return JSONResponse(view, status_code=status)
+    # One hop to the thread pool per request.
     status, view = await run_in_threadpool(_place, services, principal.account_id, body)
     return JSONResponse(view, status_code=status)
 
@@ -237,7 +286,13 @@ async def cancel_order(
     principal: Principal = Depends(current_principal),
     services: Services = Depends(get_services),
 ) -> Response:
-    view = await run_in_threadpool(_cancel, services, principal.account_id, order_id)
+    if services.batcher is not None:
+        try:
+            view = await services.batcher.cancel(principal.account_id, order_id)
+        except IntakeError as exc:
+            raise intake_error(exc) from exc
+    else:
+        view = await run_in_threadpool(_cancel, services, principal.account_id, order_id)
     return JSONResponse(view, status_code=202)
 
 

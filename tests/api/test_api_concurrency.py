@@ -16,9 +16,12 @@ from sqlalchemy import func, select
 from schema.models import Account, LedgerEntry, Order, Position
 
 
-@pytest.fixture
-def pg_ex(pg_url: str) -> Any:
-    with harness(pg_url) as h:
+@pytest.fixture(params=[256, 0], ids=["group-commit", "per-request"])
+def pg_ex(pg_url: str, request: pytest.FixtureRequest) -> Any:
+    # Both intake paths on PostgreSQL: batches of concurrent orders (the default) and one transaction
+    # per request (BOURSE_INTAKE_BATCH_MAX=0, and the path a batch falls back to).
+    with harness(pg_url, intake_batch_max=request.param) as h:
+        assert (h.services.batcher is not None) == (request.param > 0)
         yield h
 
 
@@ -59,6 +62,9 @@ def test_100_concurrent_buys_never_overspend_cash(pg_ex: Harness) -> None:
     codes = Counter(r.status_code for r in results)
     assert codes == {201: 43, 422: 57}, codes  # 43 * 2300.00 = 98900.00 <= 100000.00 < 44 * 2300.00
     assert {r.json()["code"] for r in results if r.status_code == 422} == {"INSUFFICIENT_FUNDS"}
+    if ex.services.batcher is not None:  # the orders really shared transactions
+        assert ex.services.batcher.jobs_done == 100
+        assert ex.services.batcher.batches < 100
     acct = ex.account(user)
     assert (acct["cash_available"], acct["cash_held"]) == ("1100.00", "98900.00")
     with ex.session_factory() as s:

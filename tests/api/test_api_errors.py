@@ -10,6 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import OperationalError
 
+from api.intake_batcher import IntakeBatcher
+from schema.db import make_engine
+
 FIELDS = [
     "symbol",
     "side",
@@ -109,6 +112,10 @@ def test_database_down_is_503(ex: Harness) -> None:
             raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
     ex.services.session_factory = Down()  # type: ignore[assignment]
+    if ex.services.batcher is not None:
+        # PostgreSQL's group-commit intake has its own connection: point it at a port nobody listens on.
+        down = make_engine("postgresql://bourse@127.0.0.1:1/bourse", pool_size=1)
+        ex.services.batcher = IntakeBatcher(ex.services, down, max_batch=8)
     r = ex.client.get("/api/v1/account", headers=u.headers)
     assert (r.status_code, r.json()["code"]) == (503, "SERVICE_UNAVAILABLE")
     # The async order routes open their session inside their one thread-pool call: same answer.
@@ -118,6 +125,8 @@ def test_database_down_is_503(ex: Harness) -> None:
     r = ex.client.delete("/api/v1/orders/1", headers=u.headers)
     assert (r.status_code, r.json()["code"]) == (503, "SERVICE_UNAVAILABLE")
     assert ex.bus.last_id("AAPL") is None  # nothing published
+    if ex.services.batcher is not None:
+        assert ex.services.batcher.jobs_done == 0 and ex.services.batcher.batches == 0
 
 
 def test_openapi_docs_are_served(ex: Harness) -> None:

@@ -1,0 +1,85 @@
+"""Group-commit intake on PostgreSQL: the SQL of a batch of new orders and cancels that arrived together.
+
+One API process sends what its clients posted within one round trip as one transaction: the new orders
+go to `bourse_place_orders` (migration 0003) as arrays, which holds and inserts each one in order exactly
+as `schema.intake.place_order` does, and the cancels' orders are read with one SELECT. Per order the cost
+is then an array element, not four statements and a commit (docs/backbone.md, "Group-commit intake").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from schema.intake import OrderSpec
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"  # the client_order_id is taken: the caller returns the original
+    INSUFFICIENT = "insufficient"  # the hold failed: nothing was written for this order
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrderRow:
+    """A checked new order, ready to hold and insert."""
+
+    account_id: int
+    spec: OrderSpec
+    client_order_id: str
+    hold: int
+    now: datetime
+    expire_at: datetime | None
+
+
+_PLACE_ORDERS = text(
+    "SELECT out_idx, out_order_id, out_outcome FROM bourse_place_orders("
+    "CAST(:account AS bigint[]), CAST(:coid AS text[]), CAST(:symbol AS text[]), CAST(:side AS text[]), "
+    "CAST(:type AS text[]), CAST(:tif AS text[]), CAST(:qty AS bigint[]), CAST(:limit AS bigint[]), "
+    "CAST(:stop AS bigint[]), CAST(:expire AS timestamptz[]), CAST(:post_only AS boolean[]), "
+    "CAST(:stp AS text[]), CAST(:hold AS bigint[]), CAST(:now AS timestamptz[]))"
+)
+
+_ORDERS_BY_ID = text("SELECT * FROM orders WHERE id = ANY(CAST(:ids AS bigint[]))")
+
+
+def place_orders(conn: Connection, rows: Sequence[NewOrderRow]) -> list[tuple[Outcome, int | None]]:
+    """Hold and insert every row, in order, inside the caller's transaction: per row its outcome and,
+    when created, the new order's id."""
+    if not rows:
+        return []
+    params: dict[str, list[Any]] = {
+        "account": [r.account_id for r in rows],
+        "coid": [r.client_order_id for r in rows],
+        "symbol": [r.spec.symbol for r in rows],
+        "side": [r.spec.side.value for r in rows],
+        "type": [r.spec.type.value for r in rows],
+        "tif": [r.spec.tif.value for r in rows],
+        "qty": [r.spec.qty for r in rows],
+        "limit": [r.spec.limit_price for r in rows],
+        "stop": [r.spec.stop_price for r in rows],
+        "expire": [r.expire_at for r in rows],
+        "post_only": [r.spec.post_only for r in rows],
+        "stp": [r.spec.stp.value for r in rows],
+        "hold": [r.hold for r in rows],
+        "now": [r.now for r in rows],
+    }
+    out: list[tuple[Outcome, int | None] | None] = [None] * len(rows)
+    for idx, order_id, outcome in conn.execute(_PLACE_ORDERS, params):
+        out[idx - 1] = (Outcome(outcome), order_id)
+    done = [o for o in out if o is not None]
+    if len(done) != len(rows):  # pragma: no cover - the function answers every element
+        raise RuntimeError(f"bourse_place_orders answered {len(done)} of {len(rows)} orders")
+    return done
+
+
+def orders_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
+    """The orders' rows (attribute access by column name), for the cancels of a batch."""
+    if not ids:
+        return {}
+    return {row.id: row for row in conn.execute(_ORDERS_BY_ID, {"ids": list(ids)})}

@@ -1,0 +1,221 @@
+"""The group-commit intake's SQL (bourse_place_orders, migration 0003) on a real PostgreSQL: one batch
+gives every order the outcome place_order would give it one transaction at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.types import OrderType, Side, TimeInForce
+from schema import balances
+from schema.db import make_engine, make_session_factory
+from schema.intake import IntakeError, OrderSpec, Rules, hold_for, place_order
+from schema.intake_batch import NewOrderRow, Outcome, orders_by_id, place_orders
+from schema.migrate import upgrade
+from schema.models import Account, Instrument, LedgerEntry, Order, Position, User
+from schema.seed import seed_demo
+
+NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def factory(pg_url: str) -> Iterator[sessionmaker[Session]]:
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    made = make_session_factory(engine)
+    with made() as s:
+        seed_demo(s)
+        s.commit()
+    yield made
+    engine.dispose()
+
+
+def _account(s: Session, cash: int, shares: int = 0) -> int:
+    user = User(email=f"u{s.scalar(select(func.count()).select_from(User))}@x.test", password_hash="x")
+    s.add(user)
+    s.flush()
+    acct = Account(user_id=user.id, starting_cash=cash, cash_available=0, cash_held=0)
+    s.add(acct)
+    s.flush()
+    balances.deposit(s, acct.id, cash, NOW)
+    if shares:
+        s.add(
+            Position(account_id=acct.id, symbol="AAPL", qty=shares, held_qty=0, cost_basis=0, realized_pnl=0)
+        )
+        balances.record(s, acct.id, "trade", NOW, symbol="AAPL", qty_delta=shares)
+    s.commit()
+    return acct.id
+
+
+def _rules(s: Session) -> Rules:
+    inst = s.get(Instrument, "AAPL")
+    assert inst is not None
+    return Rules.of(inst)
+
+
+def _row(account_id: int, side: Side, qty: int, price: int, rules: Rules, coid: str) -> NewOrderRow:
+    spec = OrderSpec("AAPL", side, OrderType.LIMIT, TimeInForce.GTC, qty, price, client_order_id=coid)
+    return NewOrderRow(account_id, spec, coid, hold_for(spec, rules), NOW, None)
+
+
+def _ledger_matches(s: Session) -> None:
+    for acct in s.scalars(select(Account)):
+        sums = s.execute(
+            select(
+                func.coalesce(func.sum(LedgerEntry.cash_available_delta), 0),
+                func.coalesce(func.sum(LedgerEntry.cash_held_delta), 0),
+            ).where(LedgerEntry.account_id == acct.id, LedgerEntry.symbol.is_(None))
+        ).one()
+        assert (acct.cash_available, acct.cash_held) == tuple(sums)
+    for pos in s.scalars(select(Position)):
+        held = s.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.held_qty_delta), 0)).where(
+                LedgerEntry.account_id == pos.account_id, LedgerEntry.symbol == pos.symbol
+            )
+        )
+        assert pos.held_qty == held
+
+
+def test_one_batch_holds_in_order_and_writes_only_what_held(factory: sessionmaker[Session]) -> None:
+    with factory() as s:
+        rules = _rules(s)
+        price = rules.reference_price
+        buyer = _account(s, cash=10 * price)  # enough for exactly 10 shares
+        seller = _account(s, cash=0, shares=5)
+        rows = [
+            _row(buyer, Side.BUY, 6, price, rules, "b1"),  # held
+            _row(buyer, Side.BUY, 5, price, rules, "b2"),  # 4 left: insufficient
+            _row(buyer, Side.BUY, 4, price, rules, "b3"),  # exactly the rest: held
+            _row(seller, Side.SELL, 3, price, rules, "s1"),  # held
+            _row(seller, Side.SELL, 3, price, rules, "s2"),  # 2 left: insufficient
+            _row(buyer, Side.BUY, 1, price, rules, "b1"),  # same client_order_id as the first
+        ]
+    with factory.kw["bind"].begin() as conn:
+        outcomes = place_orders(conn, rows)
+    kinds = [o for o, _ in outcomes]
+    assert kinds == [
+        Outcome.CREATED,
+        Outcome.INSUFFICIENT,
+        Outcome.CREATED,
+        Outcome.CREATED,
+        Outcome.INSUFFICIENT,
+        Outcome.DUPLICATE,
+    ]
+    ids = [i for _, i in outcomes]
+    assert ids[1] is None and ids[4] is None and ids[5] is None
+    assert ids[0] < ids[2] < ids[3]  # ids follow the batch's order
+    with factory() as s:
+        acct = s.get(Account, buyer)
+        assert (acct.cash_available, acct.cash_held) == (0, 10 * price)
+        pos = s.get(Position, (seller, "AAPL"))
+        assert (pos.qty, pos.held_qty) == (5, 3)
+        orders = s.scalars(select(Order).order_by(Order.id)).all()
+        assert [o.client_order_id for o in orders] == ["b1", "b3", "s1"]
+        assert [(o.hold_cash, o.hold_qty, o.status) for o in orders] == [
+            (6 * price, 0, "new"),
+            (4 * price, 0, "new"),
+            (0, 3, "new"),
+        ]
+        holds = s.scalars(select(LedgerEntry.order_id).where(LedgerEntry.kind == "hold")).all()
+        assert sorted(holds) == sorted(ids[i] for i in (0, 2, 3))
+        _ledger_matches(s)
+    with factory.kw["bind"].connect() as conn:
+        found = orders_by_id(conn, [ids[0], ids[3], 10**12])
+    assert set(found) == {ids[0], ids[3]}
+    assert found[ids[3]].side == "sell" and found[ids[3]].account_id == seller
+
+
+@pytest.fixture(scope="module")
+def two_databases(make_pg_database) -> Iterator[list[sessionmaker[Session]]]:  # type: ignore[no-untyped-def]
+    made = []
+    for _ in range(2):
+        url = make_pg_database()
+        upgrade(url)
+        made.append(make_session_factory(make_engine(url, pool_size=1)))
+    yield made
+    for m in made:
+        m.kw["bind"].dispose()
+
+
+def _fresh(made: sessionmaker[Session]) -> tuple[list[int], Rules]:
+    with made() as s:
+        s.execute(text("TRUNCATE ledger, trades, orders, positions, accounts, users, instruments CASCADE"))
+        seed_demo(s)
+        s.commit()
+        rules = _rules(s)
+        cash_shares = ((10, 4), (3, 0), (0, 9))
+        accounts = [_account(s, cash=c * rules.reference_price, shares=sh) for c, sh in cash_shares]
+    return accounts, rules
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    orders=st.lists(
+        st.tuples(
+            st.integers(0, 2),  # which account
+            st.sampled_from([Side.BUY, Side.SELL]),
+            st.integers(1, 8),  # qty
+            st.integers(-3, 3),  # ticks from the reference price
+            st.integers(0, 5),  # client_order_id: a few values, so some repeat
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_a_batch_equals_one_transaction_per_order(two_databases, orders) -> None:  # type: ignore[no-untyped-def]
+    """The same orders through place_order one by one and through one batch: same outcomes, same rows."""
+    one_by_one, batched = two_databases
+    accts_a, rules = _fresh(one_by_one)
+    accts_b, _ = _fresh(batched)
+    specs = []
+    for who, side, qty, ticks, coid in orders:
+        price = rules.reference_price + ticks * rules.tick
+        spec = OrderSpec(
+            "AAPL", side, OrderType.LIMIT, TimeInForce.GTC, qty, price, client_order_id=f"c{coid}"
+        )
+        specs.append((who, spec))
+    expected: list[str] = []
+    with one_by_one() as s:
+        for who, spec in specs:
+            try:
+                placed = place_order(s, accts_a[who], spec, rules, NOW, None)
+                expected.append("created" if placed.created else "duplicate")
+            except IntakeError as exc:
+                # A different order under a used client_order_id: the batch reports the collision and
+                # the API compares the original with the request (DUPLICATE_CLIENT_ORDER_ID).
+                duplicate = exc.code == "DUPLICATE_CLIENT_ORDER_ID"
+                assert duplicate or exc.code.startswith("INSUFFICIENT_"), exc.code
+                expected.append("duplicate" if duplicate else "insufficient")
+    rows = [
+        NewOrderRow(accts_b[who], spec, f"{spec.client_order_id}", hold_for(spec, rules), NOW, None)
+        for who, spec in specs
+    ]
+    with batched.kw["bind"].begin() as conn:
+        got = [o.value for o, _ in place_orders(conn, rows)]
+    assert got == expected
+
+    def state(made: sessionmaker[Session], accts: list[int]) -> list[object]:
+        idx = {a: i for i, a in enumerate(accts)}
+        with made() as s:
+            _ledger_matches(s)
+            cash = [
+                (idx[a.id], a.cash_available, a.cash_held)
+                for a in s.scalars(select(Account).order_by(Account.id))
+            ]
+            pos = [
+                (idx[p.account_id], p.qty, p.held_qty)
+                for p in s.scalars(select(Position).order_by(Position.account_id))
+            ]
+            placed = [
+                (idx[o.account_id], o.client_order_id, o.side, o.qty, o.limit_price, o.hold_cash, o.hold_qty)
+                for o in s.scalars(select(Order).order_by(Order.id))
+            ]
+        return [cash, pos, placed]
+
+    assert state(one_by_one, accts_a) == state(batched, accts_b)
