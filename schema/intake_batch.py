@@ -48,30 +48,41 @@ _PLACE_ORDERS = text(
 _ORDERS_BY_ID = text("SELECT * FROM orders WHERE id = ANY(CAST(:ids AS bigint[]))")
 
 
+def lock_order(rows: Sequence[NewOrderRow]) -> list[int]:
+    """The order to hold in: by account id, each account's orders in arrival order (so the outcome of
+    each order is the one it would have had alone: a retried client_order_id or the funds left depend
+    only on that account's earlier orders). Settlement locks accounts in id order too, and two API
+    processes' batches lock in the same order as each other; a rarer cycle through a position row is a
+    deadlock PostgreSQL breaks, and the batch is retried (api.intake_batcher)."""
+    return sorted(range(len(rows)), key=lambda i: (rows[i].account_id, i))
+
+
 def place_orders(conn: Connection, rows: Sequence[NewOrderRow]) -> list[tuple[Outcome, int | None]]:
-    """Hold and insert every row, in order, inside the caller's transaction: per row its outcome and,
-    when created, the new order's id."""
+    """Hold and insert every row inside the caller's transaction (in `lock_order`): per row, in the
+    given order, its outcome and, when created, the new order's id."""
     if not rows:
         return []
+    order = lock_order(rows)
+    ordered = [rows[i] for i in order]
     params: dict[str, list[Any]] = {
-        "account": [r.account_id for r in rows],
-        "coid": [r.client_order_id for r in rows],
-        "symbol": [r.spec.symbol for r in rows],
-        "side": [r.spec.side.value for r in rows],
-        "type": [r.spec.type.value for r in rows],
-        "tif": [r.spec.tif.value for r in rows],
-        "qty": [r.spec.qty for r in rows],
-        "limit": [r.spec.limit_price for r in rows],
-        "stop": [r.spec.stop_price for r in rows],
-        "expire": [r.expire_at for r in rows],
-        "post_only": [r.spec.post_only for r in rows],
-        "stp": [r.spec.stp.value for r in rows],
-        "hold": [r.hold for r in rows],
-        "now": [r.now for r in rows],
+        "account": [r.account_id for r in ordered],
+        "coid": [r.client_order_id for r in ordered],
+        "symbol": [r.spec.symbol for r in ordered],
+        "side": [r.spec.side.value for r in ordered],
+        "type": [r.spec.type.value for r in ordered],
+        "tif": [r.spec.tif.value for r in ordered],
+        "qty": [r.spec.qty for r in ordered],
+        "limit": [r.spec.limit_price for r in ordered],
+        "stop": [r.spec.stop_price for r in ordered],
+        "expire": [r.expire_at for r in ordered],
+        "post_only": [r.spec.post_only for r in ordered],
+        "stp": [r.spec.stp.value for r in ordered],
+        "hold": [r.hold for r in ordered],
+        "now": [r.now for r in ordered],
     }
     out: list[tuple[Outcome, int | None] | None] = [None] * len(rows)
     for idx, order_id, outcome in conn.execute(_PLACE_ORDERS, params):
-        out[idx - 1] = (Outcome(outcome), order_id)
+        out[order[idx - 1]] = (Outcome(outcome), order_id)
     done = [o for o in out if o is not None]
     if len(done) != len(rows):  # pragma: no cover - the function answers every element
         raise RuntimeError(f"bourse_place_orders answered {len(done)} of {len(rows)} orders")
