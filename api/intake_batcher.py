@@ -25,6 +25,7 @@ from api.errors import ApiError
 from engine.commands import Cancel, Command
 from schema import intake
 from schema.calendar import Admission
+from schema.intake import IntakeError
 from schema.intake_batch import NewOrderRow, Outcome, orders_by_id, place_orders
 from schema.models import Order
 from schema.views import View, order_view
@@ -139,6 +140,7 @@ class IntakeBatcher:
                 with conn.begin():
                     outcomes = place_orders(conn, news)
                     rows = orders_by_id(conn, cancel_ids)
+                    intake.request_cancel(conn, _cancelable(jobs, rows), self._services.clock())
                 self.batches += 1
                 return outcomes, rows
             except DBAPIError as exc:
@@ -221,6 +223,17 @@ class IntakeBatcher:
         if conn is not None:
             with contextlib.suppress(Exception):  # a broken connection is being thrown away anyway
                 conn.close()
+
+
+def _cancelable(jobs: list[_Job], rows: dict[int, Any]) -> list[int]:
+    """The cancels' orders that pass the ownership and open checks (the others get their error)."""
+    ok = []
+    for job in jobs:
+        if job.cancel_id is not None:
+            with contextlib.suppress(IntakeError):
+                intake.check_owned(rows.get(job.cancel_id), job.account_id, job.cancel_id)
+                ok.append(job.cancel_id)
+    return ok
 
 
 def _new_future() -> asyncio.Future[Any]:

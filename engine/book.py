@@ -14,7 +14,7 @@ from operator import attrgetter
 
 from sortedcontainers import SortedList
 
-from engine.commands import Cancel, Expire, MassCancel, NewOrder, Replace, SetReference
+from engine.commands import Cancel, Expire, MassCancel, NewOrder, Replace, SetReference, Withdraw
 from engine.depth import DepthSnapshot, depth_snapshot
 from engine.events import Accepted, Canceled, Event, Reduced, Rejected, Replaced, Triggered
 from engine.level import Level
@@ -86,6 +86,7 @@ class OrderBook:
             Replace: self.replace,
             Expire: self.expire,
             SetReference: self.set_reference,
+            Withdraw: self.withdraw,
         }
 
     def apply(self, cmd: object) -> list[Event]:
@@ -495,6 +496,18 @@ class OrderBook:
             ev = Canceled(seq, self.symbol, oid, o[ACCT], side, C_USER, leaves, o[QTY] - leaves,
                            h if buy else 0, 0 if buy else h, c.ts)  # fmt: skip
         return [ev]
+
+    def withdraw(self, c: Withdraw) -> list[Event]:
+        """Cancel a NewOrder in place of applying it: nothing rests, nothing trades, the hold goes back.
+        If the book already has the order (its NewOrder came first), this is a plain cancel."""
+        o = c.order
+        if o.order_id in self.orders:
+            return self.cancel(Cancel(o.order_id, o.account, o.symbol, o.ts))
+        self.seq += 1
+        hold = o.hold or 0
+        buy = o.side is BUY
+        return [Canceled(self.seq, self.symbol, o.order_id, o.account, o.side, C_USER, o.qty, 0,
+                         hold if buy else 0, 0 if buy else hold, o.ts)]  # fmt: skip
 
     def _reject_change(self, c: Cancel | Replace | MassCancel, reason: RejectReason, extra: int,
                        o: Order | None) -> list[Event]:  # fmt: skip

@@ -82,4 +82,17 @@ class SetReference:
     ts: int = 0
 
 
-Command = NewOrder | Cancel | MassCancel | Replace | Expire | SetReference
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """A NewOrder its owner canceled before any book saw it (queued for the open, or re-sent after a lost
+    publish): it is canceled without resting or matching, and its whole hold goes back. The matcher
+    makes it from the NewOrder; it never travels on a stream."""
+
+    order: NewOrder
+
+    @property
+    def symbol(self) -> str:
+        return self.order.symbol
+
+
+Command = NewOrder | Cancel | MassCancel | Replace | Expire | SetReference | Withdraw

@@ -8,11 +8,12 @@ is the final word (a late reject releases the hold through settlement).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -235,6 +236,7 @@ def order_values(
         "seq": None,
         "created_at": now,
         "updated_at": now,
+        "cancel_requested_at": None,
     }
 
 
@@ -326,6 +328,21 @@ def owned_order(session: Session, account_id: int, order_id: int, *, open_only: 
     check_owned(order, account_id, order_id, open_only=open_only)
     assert order is not None
     return order
+
+
+def request_cancel(conn: Session | Connection, order_ids: Sequence[int], now: datetime) -> None:
+    """Record that the owner asked to cancel these (checked) orders, in the caller's transaction; the
+    first request's time is kept."""
+    if order_ids:
+        conn.execute(_REQUEST_CANCEL, [{"oid": oid, "now": now} for oid in order_ids])
+
+
+_orders = Order.__table__
+_REQUEST_CANCEL = (
+    update(_orders)
+    .where(_orders.c.id == bindparam("oid"), _orders.c.cancel_requested_at.is_(None))
+    .values(cancel_requested_at=bindparam("now"))
+)
 
 
 def check_owned(order: OrderRow | None, account_id: int, order_id: int, *, open_only: bool = True) -> None:

@@ -121,6 +121,9 @@ class Order(Base):
     seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the owner asked to cancel (a 202 was answered): the reconciler sends the Cancel again while the
+    # order is still open, so a cancel the stream lost is not lost (workers.reconciler).
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     @property
     def leaves_qty(self) -> int:

@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.book import OrderBook
-from engine.commands import Command, NewOrder, Replace, SetReference
+from engine.commands import Command, NewOrder, Replace, SetReference, Withdraw
 from engine.events import Event
 from engine.exchange import Exchange
 from engine.types import Side
@@ -312,6 +312,9 @@ class Matcher:
                     self.stats["skipped"] += 1
                     continue
                 seen.add(command.order_id)  # type: ignore[union-attr]
+                if ref.cancel_requested:
+                    # Canceled before the book saw it (queued for the open, or re-sent): it must not trade.
+                    command = Withdraw(command)  # type: ignore[arg-type]
             elif command.__class__ is SetReference:
                 st.instrument.reference_price = command.price  # type: ignore[union-attr]
             try:

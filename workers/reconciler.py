@@ -5,9 +5,11 @@ Redis restart that forgets the stream, leaves it `new` with no engine seq foreve
 publishes those again, rebuilt from the SQL row. Publishing one twice is harmless: the matcher skips a
 NewOrder whose order SQL shows as already sequenced, and the same order twice within one batch.
 
-A lost Cancel or Replace is not re-sent (SQL does not keep them): a lost cancel leaves the order open
-(the user may cancel again); a lost replace leaves its extra hold in orders.pending_hold until the order
-ends, and then `release_stranded_holds` gives it back. That release and the settlement of a late
+A cancel request is kept in SQL (orders.cancel_requested_at, written before the 202): while such an order
+is still open `age_s` after the request, its Cancel is sent again, after any NewOrder re-sent in the same
+pass, so a queued or lost order is canceled as soon as it reaches the book. A lost Replace is not re-sent:
+it leaves its extra hold in orders.pending_hold until the order ends, and then `release_stranded_holds`
+gives it back. That release and the settlement of a late
 rejected Replace are both conditional updates of pending_hold, so the hold goes back exactly once.
 
 The market calendar gates it: while the market is closed nothing is published (an order queued for the
@@ -28,10 +30,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.commands import NewOrder
+from engine.commands import Cancel, NewOrder
 from engine.types import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from schema import balances
 from schema.calendar import MarketCalendar, session_open_at_or_before
+from schema.intake import OPEN_STATUSES
 from schema.models import Order
 from schema.orderbook_load import to_epoch_ms
 from schema.transport import CommandBus
@@ -113,7 +116,41 @@ def reconcile(
         bus.publish_many(symbol, commands)
     if orders:
         log.warning("reconciler re-enqueued %d orders on %s", len(orders), ", ".join(sorted(by_symbol)))
+    resend_cancels(session_factory, bus, symbols=symbols, age_s=age_s, now=now)
     return len(orders)
+
+
+def resend_cancels(
+    session_factory: sessionmaker[Session],
+    bus: CommandBus,
+    *,
+    symbols: Sequence[str] | None = None,
+    age_s: float = DEFAULT_AGE_S,
+    now: datetime | None = None,
+) -> int:
+    """Send a Cancel again for every open order whose cancel was requested more than `age_s` ago (the
+    stream lost it, or the order was queued for the open). A Cancel of an order already gone is rejected
+    by the engine and changes nothing. Returns how many."""
+    now = now or datetime.now(UTC)
+    stmt = select(Order.id, Order.account_id, Order.symbol).where(
+        Order.status.in_(OPEN_STATUSES),
+        Order.cancel_requested_at.is_not(None),
+        Order.cancel_requested_at <= now - timedelta(seconds=age_s),
+    )
+    if symbols is not None:
+        stmt = stmt.where(Order.symbol.in_(list(symbols)))
+    with session_factory() as session:
+        rows = session.execute(stmt.order_by(Order.id)).all()
+        session.rollback()
+    ts = to_epoch_ms(now)
+    by_symbol: dict[str, list[Cancel]] = defaultdict(list)
+    for r in rows:
+        by_symbol[r.symbol].append(Cancel(r.id, r.account_id, r.symbol, ts))
+    for symbol, commands in by_symbol.items():
+        bus.publish_many(symbol, commands)
+    if rows:
+        log.warning("reconciler sent %d cancels again on %s", len(rows), ", ".join(sorted(by_symbol)))
+    return len(rows)
 
 
 FINAL_STATUSES = (

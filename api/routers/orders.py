@@ -276,6 +276,8 @@ def _cancel(services: Services, account_id: int, order_id: int) -> dict[str, Any
         except IntakeError as exc:
             raise intake_error(exc) from exc
         view = order_view(order)
+        intake.request_cancel(session, [order.id], services.clock())
+        session.commit()
     _publish(services, order.symbol, Cancel(order.id, account_id, order.symbol, services.now_ms()))
     return view
 
@@ -309,6 +311,8 @@ def cancel_all(
     if symbol:
         query = query.where(Order.symbol == symbol.upper())
     rows = session.execute(query.order_by(Order.id)).all()
+    intake.request_cancel(session, [r.id for r in rows], services.clock())
+    session.commit()
     ts = services.now_ms()
     for sym in sorted({r.symbol for r in rows}):
         _publish(services, sym, MassCancel(principal.account_id, sym, ts))

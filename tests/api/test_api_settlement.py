@@ -15,6 +15,7 @@ from schema.audit import audit
 from schema.models import Order
 from workers.matcher import Matcher
 from workers.publisher import RecordingPublisher
+from workers.reconciler import reconcile, resend_cancels
 
 
 class Market:
@@ -222,4 +223,40 @@ def test_reset_cancels_open_orders_then_restores_starting_cash(market: Market) -
         a["kind"] for a in ex.client.get("/api/v1/activities", headers=alice.headers).json()["activities"]
     ]
     assert kinds[:2] == ["reset", "reset"]
+    market.audit_clean()
+
+
+def test_a_cancel_the_stream_lost_is_sent_again_by_the_reconciler(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ex = market.ex
+    u = ex.register()
+    body = {"symbol": "AAPL", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": "10"}
+    resting = market.order(u, **body, limit_price="210.00")
+    assert resting["status"] == "new"
+    assert cash(ex, u) == ("97900.00", "2100.00")
+
+    # Redis goes away between the cancel's commit and its XADD: the request is answered, nothing is sent.
+    def lost(*_args: Any, **_kwargs: Any) -> Any:
+        raise ConnectionError("redis is down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ex.bus, "publish", lost)
+        patch.setattr(ex.bus, "publish_many", lost)
+        r = ex.client.delete(f"/api/v1/orders/{resting['id']}", headers=u.headers)
+    assert r.status_code == 202, r.text
+    market.settle()
+    assert ex.client.get(f"/api/v1/orders/{resting['id']}", headers=u.headers).json()["status"] == "new"
+
+    # Too recent: the cancel may still be on its way.
+    assert resend_cancels(ex.session_factory, ex.bus, symbols=["AAPL"], now=ex.clock()) == 0
+    ex.clock.advance(seconds=4)
+    assert reconcile(ex.session_factory, ex.bus, symbols=["AAPL"], now=ex.clock()) == 0  # no lost NewOrder
+    market.settle()
+    order = ex.client.get(f"/api/v1/orders/{resting['id']}", headers=u.headers).json()
+    assert (order["status"], order["canceled_qty"]) == ("canceled", "10")
+    assert cash(ex, u) == ("100000.00", "0.00")  # the hold went back once
+    # The order is final: nothing more is sent.
+    ex.clock.advance(seconds=10)
+    assert resend_cancels(ex.session_factory, ex.bus, symbols=["AAPL"], now=ex.clock()) == 0
     market.audit_clean()

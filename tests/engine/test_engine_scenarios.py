@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine_kit import BUY, SELL, SYM, banded, buy, cancel, replace, sell
 
 from engine.book import OrderBook
-from engine.commands import Expire, MassCancel, NewOrder, SetReference
+from engine.commands import Expire, MassCancel, NewOrder, SetReference, Withdraw
 from engine.events import Accepted, Canceled, Reduced, Rejected, Replaced, Trade, Triggered
 from engine.types import CancelReason as CR
 from engine.types import OrderStatus as S
@@ -490,3 +490,24 @@ def test_bad_values_are_rejected_not_raised(book):
         ev = book.apply(cmd)
         assert len(ev) == 1 and ev[0].reason is reason, (cmd, ev)
     assert levels(book) == ([(99, 5, 1)], [])
+
+
+# ---------------------------------------------------------------- withdraw (canceled before the book saw it)
+
+
+def test_a_withdrawn_order_neither_rests_nor_trades_and_its_whole_hold_goes_back(book):
+    run(book, sell(1, 10, 100, acct=2))
+    before = (levels(book), book.seq)
+    ev = book.apply(Withdraw(buy(2, 10, 100, acct=1, hold=1000, ts=9)))
+    assert ev == [Canceled(2, SYM, 2, 1, BUY, CR.USER, 10, 0, 1000, 0, 9)]
+    assert levels(book) == before[0] and book.seq == before[1] + 1  # the crossing sell is untouched
+    ev = book.apply(Withdraw(sell(3, 4, 99, acct=3, hold=4)))
+    assert ev == [Canceled(3, SYM, 3, 3, SELL, CR.USER, 4, 0, 0, 4, 0)]
+    assert 2 not in book.orders and 3 not in book.orders
+
+
+def test_withdraw_of_an_order_already_in_the_book_is_a_cancel(book):
+    run(book, buy(1, 10, 99, acct=1, hold=990))
+    ev = book.apply(Withdraw(buy(1, 10, 99, acct=1, hold=990)))
+    assert ev == [Canceled(2, SYM, 1, 1, BUY, CR.USER, 10, 0, 990, 0, 0)]
+    assert levels(book) == ([], [])

@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from market_kit import Market, make_market
 from sqlalchemy import func, select
 
-from engine.commands import Command, NewOrder
+from engine.commands import Cancel, Command, NewOrder
 from engine.types import OrderType, Side, TimeInForce
 from schema import balances
 from schema.audit import audit_database
 from schema.calendar import Admission, MarketCalendar, admission, day_order_expiry
-from schema.intake import OrderSpec, place_order
+from schema.intake import OrderSpec, place_order, request_cancel
 from schema.models import Order, Position
 from schema.transport import InProcessBus
 from workers.jobs import JobContext, plan, run_open_session
@@ -196,5 +196,32 @@ def test_open_hours_keep_crash_repair_and_a_missed_open_is_caught_up(market: Mar
     assert reconcile(market.sessions, market.bus, now=after_close, **kw) == 0
     assert reconcile(market.sessions, market.bus, now=after_close, age_s=0, calendar=QUEUE) == 0
     assert market.order(late.order.id).seq is None
+    matcher.close()
+    assert audit_database(market.url) == []
+
+
+def test_an_order_canceled_while_queued_never_reaches_the_book(market: Market) -> None:
+    """A queued order is in no book, so the Cancel sent while closed is rejected by the engine; the request
+    kept in SQL makes the open job send the Cancel right after the order: it never trades."""
+    market.clock.now = BEFORE_OPEN
+    buyer, seller = market.user(1_000_000), _seller(market, 3)
+    buy = _queue(market, buyer, "buy", 3, 210_00, tif="gtc")
+    sell = _queue(market, seller, "sell", 3, 210_00, tif="gtc")  # would cross the buy at the open
+    with market.sessions() as s:  # what DELETE /orders/{id} does: record the request, then publish
+        request_cancel(s, [buy], market.clock())
+        s.commit()
+    market.bus.publish("AAPL", Cancel(buy, buyer, "AAPL", int(market.clock().timestamp() * 1000)))
+    matcher = market.matcher(["AAPL"])
+    matcher.drain()
+    assert market.order(buy).status == "new"  # the engine did not know the order yet
+
+    market.clock.now = OPEN + timedelta(seconds=1)
+    ctx = JobContext(market.sessions, market.bus, QUEUE, market.clock)
+    assert run_open_session(ctx, int(OPEN.timestamp() * 1000)) == 2
+    matcher.drain()
+    canceled, resting = market.order(buy), market.order(sell)
+    assert (canceled.status, canceled.filled_qty, canceled.hold_cash) == ("canceled", 0, 0)
+    assert (resting.status, resting.filled_qty, resting.seq is not None) == ("new", 0, True)
+    assert market.account(buyer).cash_held == 0
     matcher.close()
     assert audit_database(market.url) == []
