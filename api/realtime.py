@@ -22,6 +22,7 @@ from engineio import packet as eio_packet
 from engineio.async_drivers import asgi as eio_asgi
 from socketio import packet as sio_packet
 
+from api.local_rooms import LocalRoomsOnly
 from api.security import TokenError, verify_access_token
 from schema.settings import Settings
 
@@ -163,9 +164,10 @@ class FanoutManager(_FanoutMixin):
     """Embedded: one process, no message queue."""
 
 
-class RedisFanoutManager(socketio.AsyncRedisManager, _FanoutMixin):  # type: ignore[misc]
+class RedisFanoutManager(LocalRoomsOnly, socketio.AsyncRedisManager, _FanoutMixin):  # type: ignore[misc]
     """Scaled out: AsyncRedisManager; what it receives from Redis is emitted by `_FanoutMixin` (next in
-    the MRO after AsyncPubSubManager, whose `_handle_emit` calls `super().emit`)."""
+    the MRO after AsyncPubSubManager, whose `_handle_emit` calls `super().emit`). `LocalRoomsOnly` drops
+    the matchers' messages for rooms without a client here before they are decoded."""
 
 
 def cors_allowed_origins(settings: Settings) -> Callable[[str | None, dict[str, Any]], bool] | str | None:

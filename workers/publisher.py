@@ -93,10 +93,11 @@ class _BufferedRedisManager(socketio.RedisManager):  # type: ignore[misc]
         PubSubManager.emit walks the payload looking for bytes (binary attachments) and dispatches to this
         host's (write-only: absent) clients first; the matcher's payloads are JSON views (str, int, bool,
         None, dicts, lists), never bytes, so the message is always this one. tests/workers/test_publisher
-        pins it against the library's own."""
+        pins it against the library's own. The room comes right after the method, so an API process
+        can skip a message for a room it has no client in without decoding it (api.local_rooms)."""
         self._pending.append(
-            {"method": "emit", "event": event, "data": [data], "binary": False, "namespace": "/",
-             "room": room, "skip_sid": None, "callback": None, "host_id": self.host_id}
+            {"method": "emit", "room": room, "event": event, "data": [data], "binary": False,
+             "namespace": "/", "skip_sid": None, "callback": None, "host_id": self.host_id}
         )  # fmt: skip
 
     def flush(self) -> None:

@@ -7,6 +7,7 @@ import time
 
 import redis
 
+from api.local_rooms import EMIT_PREFIX, room_of
 from workers.publisher import SocketIORedisPublisher, _BufferedRedisManager
 
 
@@ -50,3 +51,14 @@ def test_flush_publishes_every_message_in_order(redis_url: str) -> None:
     assert msg is not None and json.loads(msg["data"])["data"] == [{"seq": n}]
     sub.close()
     client.close()
+
+
+def test_the_room_leads_every_message_so_api_processes_can_skip_it_undecoded(redis_url: str) -> None:
+    m = _BufferedRedisManager(redis_url, "socketio-test")
+    m.queue_emit("order", {"id": 1, "room": "decoy"}, "user:42")
+    raw = m.json.dumps(m._pending[0]).encode()
+    assert raw.startswith(EMIT_PREFIX)
+    assert room_of(raw) == "user:42"
+    # Another publisher's layout (the library's own emit) is never misread: the API decodes it normally.
+    m.emit("order", {"id": 1}, room="user:42", namespace="/")
+    assert room_of(m.json.dumps(m._pending[1]).encode()) is None
