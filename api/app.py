@@ -55,6 +55,8 @@ def create_fastapi(settings: Settings, services: Services, static_dir: Path | No
     for router in (auth.router, orders.router, account.router, markets.router, portfolio.router):
         app.include_router(router, prefix=API_PREFIX)
     markets.install_fast_routes(app, API_PREFIX)
+    if services.batcher is not None:
+        orders.install_fast_routes(app, API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -169,11 +169,22 @@ async def current_principal(
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     services: Services = Depends(get_services),
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    token = None if credentials is None or credentials.scheme.lower() != "bearer" else credentials.credentials
+    return token_principal(services, token)
+
+
+def token_principal(services: Services, token: str | None) -> Principal:
+    """The principal of a bearer token, or 401 UNAUTHORIZED."""
+    if not token:
         raise ApiError(401, "UNAUTHORIZED", "missing bearer token")
     try:
-        return services.tokens.principal(
-            credentials.credentials, services.settings.secret_key, services.clock()
-        )
+        return services.tokens.principal(token, services.settings.secret_key, services.clock())
     except TokenError as exc:
         raise ApiError(401, "UNAUTHORIZED", f"invalid or expired token: {exc}") from exc
+
+
+def header_principal(services: Services, authorization: str | None) -> Principal:
+    """`token_principal` from an Authorization header, read as FastAPI's HTTPBearer reads it (for the
+    plain Starlette fast routes, which skip dependency solving)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token_principal(services, token if scheme.lower() == "bearer" else None)

@@ -174,3 +174,28 @@ def test_every_engine_reject_reason_has_an_api_code() -> None:
     assert set(REJECT_CODES) == set(RejectReason)
     for code, status in REJECT_CODES.values():
         assert 400 <= status < 500 and status_of(code) == status
+
+
+def test_order_routes_read_the_bearer_token_like_every_route(ex: Harness) -> None:
+    """On PostgreSQL POST and DELETE /orders are plain fast routes: same 401s as the FastAPI routes."""
+    u = ex.register()
+    order = {"symbol": "AAPL", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": "1"}
+    for headers in (
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer x.y.z"},
+    ):
+        r = ex.client.post("/api/v1/orders", json=order | {"limit_price": "230.00"}, headers=headers)
+        assert (r.status_code, r.json()["code"]) == (401, "UNAUTHORIZED"), headers
+        r = ex.client.delete("/api/v1/orders/1", headers=headers)
+        assert (r.status_code, r.json()["code"]) == (401, "UNAUTHORIZED"), headers
+    lower = {"Authorization": f"bearer {u.access_token}"}
+    r = ex.client.post("/api/v1/orders", json=order | {"limit_price": "230.00"}, headers=lower)
+    assert r.status_code == 201, r.text
+    r = ex.client.delete(f"/api/v1/orders/{2**63}", headers=lower)
+    assert (r.status_code, r.json()["code"]) == (422, "VALIDATION_ERROR")
+    second = ex.post_order(u, **order, limit_price="230.00").json()["id"]
+    r = ex.client.delete(f"/api/v1/orders/{second}", headers=lower)
+    assert r.status_code == 202, r.text
+    assert ex.snapshot()["orders"] == 2
