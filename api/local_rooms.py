@@ -1,11 +1,11 @@
 """Drop the matchers' pushes for rooms with no client in this API process before they cost anything.
 
-Every API process receives every event every matcher publishes (python-socketio's Redis manager has one
-channel), and most are for `user:{account}` rooms whose owner is not connected here: decoding and
-dispatching them was about a third of an API process's CPU under order load. The matcher's publisher
-writes the room first (`workers.publisher.emit_message`), so the room is read from the message's first
-bytes, and a message for a room without a local participant is skipped undecoded. Any other message
-(another publisher's layout, a callback, a disconnect) goes through untouched.
+Every API process receives every push every matcher publishes (python-socketio's Redis manager has one
+channel), and most are for `user:{account}` rooms whose owner is not connected here. The matchers send
+a batch's pushes as one message of lines that each start with the room (schema.push_wire): lines for a
+room without a local participant are skipped undecoded, the others are handed to python-socketio one by
+one, as if each had come alone. Any other message (another publisher's, a callback, a disconnect) goes
+through untouched.
 """
 
 from __future__ import annotations
@@ -13,22 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-# The start of every message the matcher's publisher sends (tests/workers/test_publisher.py pins it).
-EMIT_PREFIX = b'{"method": "emit", "room": "'
-
-
-def room_of(message: bytes) -> str | None:
-    """The room of a matcher emit, or None if the message is not one (or the room is not a plain name)."""
-    if not message.startswith(EMIT_PREFIX):
-        return None
-    start = len(EMIT_PREFIX)
-    end = message.find(b'"', start)
-    if end < 0:
-        return None
-    name = message[start:end]
-    if b"\\" in name:  # an escaped character: leave it to the JSON parser
-        return None
-    return name.decode()
+from schema.push_wire import batch_lines, room_of
 
 
 class LocalRoomsOnly:
@@ -38,11 +23,23 @@ class LocalRoomsOnly:
     rooms: dict[str, dict[Any, Any]]
     skipped = 0
 
+    def _local(self, message: bytes) -> bool:
+        room = room_of(message)
+        if room is None or self.rooms.get("/", {}).get(room):
+            return True
+        self.skipped += 1
+        return False
+
     async def _listen(self) -> AsyncIterator[Any]:
         async for message in super()._listen():  # type: ignore[misc]
-            if isinstance(message, bytes):
-                room = room_of(message)
-                if room is not None and not self.rooms.get("/", {}).get(room):
-                    self.skipped += 1
-                    continue
-            yield message
+            if not isinstance(message, bytes):
+                yield message
+                continue
+            lines = batch_lines(message)
+            if lines is None:
+                if self._local(message):
+                    yield message
+                continue
+            for line in lines:
+                if self._local(line):
+                    yield line

@@ -1,7 +1,7 @@
 """Push after commit: Socket.IO events (docs/api.md) to `market:{symbol}` and `user:{account}` rooms.
 
 `Publisher` is the small port the matcher talks to. Scaled out it is python-socketio's write-only Redis
-manager (buffered: one Redis call per batch instead of one round trip per event); embedded, the
+manager (buffered: a settled batch's pushes go out as one pub/sub message, schema.push_wire); embedded, the
 bourse/ composition passes a function (e.g. one that schedules `sio.emit` on the server's loop).
 """
 
@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import socketio
+
+from schema.push_wire import batch_payload
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +72,8 @@ class RecordingPublisher:
             return [d for e, d, r in self.events if e == event and (room is None or r == room)]
 
 
-# One Redis command for a batch's messages: PUBLISH each, in order, from a script. A pipeline of PUBLISHes
-# costs a reply to parse per message (redis-py spends more on the replies than on sending).
-_PUBLISH_MANY = "for i = 1, #ARGV do redis.call('PUBLISH', KEYS[1], ARGV[i]) end return #ARGV"
-_CHUNK = 500  # messages per script call: keeps each call's time inside Redis short
+# Emits per pub/sub message: API processes parse one message per chunk (schema.push_wire).
+_CHUNK = 500
 
 
 class _BufferedRedisManager(socketio.RedisManager):  # type: ignore[misc]
@@ -82,7 +82,6 @@ class _BufferedRedisManager(socketio.RedisManager):  # type: ignore[misc]
     def __init__(self, url: str, channel: str = "socketio") -> None:
         super().__init__(url, channel=channel, write_only=True)
         self._pending: list[Any] = []
-        self._script: Any = None
 
     def _publish(self, data: Any) -> None:  # called by PubSubManager.emit
         self._pending.append(data)
@@ -106,14 +105,13 @@ class _BufferedRedisManager(socketio.RedisManager):  # type: ignore[misc]
         pending, self._pending = self._pending, []
         dumps = self.json.dumps
         encoded = [dumps(message) for message in pending]
+        payloads = [batch_payload(encoded[lo : lo + _CHUNK]) for lo in range(0, len(encoded), _CHUNK)]
         for attempt in (1, 2):
             try:
                 if not self.connected:
                     self._redis_connect()
-                if self._script is None or self._script.registered_client is not self.redis:
-                    self._script = self.redis.register_script(_PUBLISH_MANY)
-                for lo in range(0, len(encoded), _CHUNK):
-                    self._script(keys=[self.channel], args=encoded[lo : lo + _CHUNK])
+                for payload in payloads:
+                    self.redis.publish(self.channel, payload)
                 return
             except Exception:
                 self.connected = False

@@ -7,7 +7,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from api.local_rooms import LocalRoomsOnly, room_of
+from api.local_rooms import LocalRoomsOnly
+from schema.push_wire import batch_payload, room_of
 
 
 class _Source:
@@ -40,6 +41,23 @@ def test_only_messages_for_local_rooms_and_foreign_layouts_pass() -> None:
     # user:2 has nobody here; market:AAPL's room is empty; the rest pass (the library decodes them).
     assert got == [messages[0], other_layout, {"method": "emit"}]
     assert manager.skipped == 2
+
+
+def test_a_batch_is_split_into_its_local_emits_in_order() -> None:
+    lines = [
+        _emit("user:1").decode(),
+        _emit("user:9").decode(),
+        _emit("user:1").decode().replace("order", "fill"),
+    ]
+    manager = _Filtered([batch_payload(lines), _emit("user:1")])
+
+    async def collect() -> list[Any]:
+        return [m async for m in manager._listen()]
+
+    got = asyncio.run(collect())
+    assert got == [lines[0].encode(), lines[2].encode(), _emit("user:1")]
+    assert [json.loads(m)["event"] for m in got] == ["order", "fill", "order"]
+    assert manager.skipped == 1
 
 
 def test_room_of_reads_only_plain_room_names() -> None:

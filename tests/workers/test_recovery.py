@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from schema.audit import audit_database
 from schema.marketdata import RedisMarketData
 from schema.models import Checkpoint, Order
+from schema.push_wire import batch_lines
 from schema.settings import Settings
 from schema.transport import InProcessBus, RedisStreamBus, _id_tuple
 from workers.lease import RedisLease
@@ -95,7 +96,9 @@ def test_redis_bus_lease_and_socketio_publisher_end_to_end(pg_url: str, redis_ur
     while time.monotonic() < deadline and not wanted <= seen:
         msg = pubsub.get_message(timeout=0.2)
         if msg and msg["type"] == "message":
-            seen.add(json.loads(msg["data"])["event"])
+            lines = batch_lines(msg["data"])  # one pub/sub message per settled batch
+            assert lines is not None
+            seen.update(json.loads(line)["event"] for line in lines)
     assert wanted <= seen
     matcher.close()
     assert other.acquire("AAPL")  # released on close
