@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import depth_http, fanout, meta
 
 WRK_OUTPUT = """Running 1s test @ http://127.0.0.1:8000/bare
@@ -48,15 +50,35 @@ def test_depth_bench_compares_with_bare_fastapi(tmp_path: Path) -> None:
     assert result["meta"]["flow"]["resting_orders_placed"] == 40
 
 
-def test_fanout_bench_delivers_every_trade_to_every_client(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--client", "socketio", "--api-procs", "2"]],
+    ids=["raw-client-1-api", "python-socketio-client-2-apis"],
+)
+def test_fanout_bench_delivers_every_trade_to_every_client(tmp_path: Path, extra: list[str]) -> None:
     code = fanout.main(
-        ["--clients", "12", "--procs", "2", "--trades", "5", "--interval", "0.2", "--out", str(tmp_path)]
+        [
+            "--clients",
+            "12",
+            "--procs",
+            "2",
+            "--trades",
+            "5",
+            "--interval",
+            "0.2",
+            "--out",
+            str(tmp_path),
+            *extra,
+        ]
     )
     assert code == 0
     [path] = tmp_path.glob("fanout-*.json")
     result = json.loads(path.read_text())
     assert meta.missing_metadata(result) == []
     s = result["summary"]
-    assert s["clients_connected"] == 12 and s["trades_published"] == 5
+    assert s["clients_connected"] == 12 and s["trades_published"] == 5 and s["client_errors"] == 0
     assert s["events_received"] == s["events_expected"] == 60
     assert result["latency_ms"]["settled_to_client_event"]["p99"] >= 0
+    settings = result["meta"]["settings"]
+    assert settings["client"] == ("socketio" if extra else "raw")
+    assert settings["api_procs"] == (2 if extra else 1)
