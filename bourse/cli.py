@@ -23,6 +23,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+# No permessage-deflate on the Socket.IO websockets: a room push would be compressed once per client (the
+# fan-out writes one shared frame to every socket), and the events are small JSON.
+WS_DEFLATE = False
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -35,7 +40,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     embedded = build_embedded(settings)
     print(f"Bourse: http://{settings.host}:{settings.port}/ (docs: /docs, db: {settings.database_url})")
     uvicorn.run(
-        embedded.app, host=settings.host, port=settings.port, log_level=args.log_level, ws="websockets"
+        embedded.app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        ws="websockets",
+        ws_per_message_deflate=WS_DEFLATE,
     )
     return 0
 
@@ -57,6 +67,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=args.workers,
         log_level=args.log_level,
+        ws_per_message_deflate=WS_DEFLATE,
     )
     return 0
 
