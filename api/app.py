@@ -54,9 +54,9 @@ def create_fastapi(settings: Settings, services: Services, static_dir: Path | No
     errors.install(app)
     for router in (auth.router, orders.router, account.router, markets.router, portfolio.router):
         app.include_router(router, prefix=API_PREFIX)
-    markets.install_fast_routes(app, API_PREFIX)
     if services.batcher is not None:
         orders.install_fast_routes(app, API_PREFIX)
+    markets.install_fast_routes(app, API_PREFIX)  # last, so depth is matched first of all
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
