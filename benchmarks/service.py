@@ -1074,6 +1074,8 @@ class ServiceOptions:
     plot: bool = True
     max_inflight: int = 4000
     run_id: str = ""
+    # BOURSE_* settings for the launched servers (e.g. BOURSE_INTAKE_BATCH_MAX=0 for an A/B in one run).
+    server_env: dict[str, str] = field(default_factory=dict)
 
 
 def _build_flow(opts: ServiceOptions) -> tuple[list[list[Message]], dict[str, Any]]:
@@ -1113,7 +1115,7 @@ def run_service(opts: ServiceOptions) -> list[dict[str, Any]]:
         dep = launch(
             opts.launch, symbols=symbols, api_procs=opts.api_procs, matchers=opts.matchers,
             database_url=opts.database_url, redis_url=opts.redis_url, pg_admin_url=opts.pg_admin_url,
-            log_dir=out_dir / f"logs-{run_id}", keep=opts.keep,
+            log_dir=out_dir / f"logs-{run_id}", keep=opts.keep, extra_env=opts.server_env,
         )  # fmt: skip
     else:
         if opts.url is None or opts.database_url is None:
@@ -1206,7 +1208,7 @@ async def _one_rate(
         "loop": opts.loop,
         "database": "postgresql" if dep.database_url.startswith("postgresql") else "sqlite",
         "cash_per_account": opts.cash_cents / 100, "shares_per_symbol": opts.shares, "run_id": run_id,
-        "server_env": {k: v for k, v in os.environ.items() if k.startswith("BOURSE_BATCH")},
+        "server_env": opts.server_env,
     }  # fmt: skip
     seg_meta = meta.metadata("service", settings=settings, flow=flow_meta)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -1403,6 +1405,13 @@ def build_parser(prog: str = "bourse bench service") -> argparse.ArgumentParser:
     )
     p.add_argument("--matchers", type=int, default=1, help="--launch pg: matcher processes (default 1)")
     p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="BOURSE_NAME=VALUE",
+        help="a setting for the launched servers (repeatable), e.g. BOURSE_INTAKE_BATCH_MAX=0",
+    )
+    p.add_argument(
         "--database-url", help="with --url: its database; with --launch pg: use it (default: a fresh one)"
     )
     p.add_argument("--redis-url", help="with --launch pg: use it (default: a private redis-server)")
@@ -1449,8 +1458,18 @@ def options_from_args(a: argparse.Namespace) -> ServiceOptions:
         connections=a.connections, http=a.http, rates=_rates(a.rate), duration_s=a.duration, flow=flow,
         flow_file=a.flow_file, max_seconds=a.max_seconds, drain_seconds=a.drain_seconds,
         out_dir=Path(a.out), keep=a.keep, progress=not a.no_progress, plot=not a.no_plot,
-        max_inflight=a.max_inflight, loop=a.loop,
+        max_inflight=a.max_inflight, loop=a.loop, server_env=_server_env(a.server_env),
     )  # fmt: skip
+
+
+def _server_env(items: Sequence[str]) -> dict[str, str]:
+    env = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("BOURSE_"):
+            raise SystemExit(f"--server-env wants BOURSE_NAME=VALUE, got {item!r}")
+        env[name] = value
+    return env
 
 
 def _raise_interrupt(*_: Any) -> None:

@@ -60,3 +60,18 @@ def test_bench_engine_delegates_to_the_engine_benchmark(tmp_path: Path) -> None:
     result = json.loads(path.read_text())
     assert result["throughput"]["median_msgs_per_s"] > 0
     assert result["flow"]["messages"] == 2000
+
+
+def test_bench_service_passes_server_settings_to_the_launched_servers() -> None:
+    from benchmarks import service
+
+    parser = service.build_parser()
+    args = parser.parse_args(["--launch", "pg", "--server-env", "BOURSE_INTAKE_BATCH_MAX=0"])
+    assert service.options_from_args(args).server_env == {"BOURSE_INTAKE_BATCH_MAX": "0"}
+    for bad in ("INTAKE=0", "BOURSE_X"):
+        try:
+            service.options_from_args(parser.parse_args(["--server-env", bad]))
+        except SystemExit as exc:
+            assert "BOURSE_NAME=VALUE" in str(exc)
+        else:  # pragma: no cover - the assertion below reports it
+            raise AssertionError(f"{bad!r} was accepted")
