@@ -70,7 +70,7 @@ def test_bench_service_passes_server_settings_to_the_launched_servers() -> None:
     assert service.options_from_args(args).server_env == {"BOURSE_INTAKE_BATCH_MAX": "0"}
     for bad in ("INTAKE=0", "BOURSE_X"):
         try:
-            service.options_from_args(parser.parse_args(["--server-env", bad]))
+            service.options_from_args(parser.parse_args(["--launch", "pg", "--server-env", bad]))
         except SystemExit as exc:
             assert "BOURSE_NAME=VALUE" in str(exc)
         else:  # pragma: no cover - the assertion below reports it
