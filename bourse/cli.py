@@ -37,7 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.redis_url is not None:
         logging.getLogger("bourse").warning("serve is the embedded mode: ignoring BOURSE_REDIS_URL")
         settings = settings.model_copy(update={"redis_url": None})
-    embedded = build_embedded(settings)
+    embedded = build_embedded(settings, freeze_heap=True)  # schema.gc_tuning
     print(f"Bourse: http://{settings.host}:{settings.port}/ (docs: /docs, db: {settings.database_url})")
     uvicorn.run(
         embedded.app,

@@ -18,6 +18,7 @@ from api.deps import InstrumentCache, Services
 from api.realtime import LoopEmitter, build_server
 from api.security import RedisThrottle
 from schema.db import make_engine, make_session_factory
+from schema.gc_tuning import freeze_startup_heap
 from schema.marketdata import MemoryMarketData, RedisMarketData
 from schema.migrate import upgrade
 from schema.seed import seed_demo
@@ -52,7 +53,7 @@ class Embedded:
     running: Any = None  # bourse.embedded_workers.Running once started
 
 
-def build_embedded(settings: Settings, *, agents: bool | None = None) -> Embedded:
+def build_embedded(settings: Settings, *, agents: bool | None = None, freeze_heap: bool = False) -> Embedded:
     prepare_database(settings, seed=True)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
@@ -72,6 +73,8 @@ def build_embedded(settings: Settings, *, agents: bool | None = None) -> Embedde
     embedded = Embedded(settings, create_app(settings, services), services)
     start_matchers = _matcher_starter(embedded, factory, bus, marketdata, emitter, agents)
     services.extras["on_startup"] = [start_matchers]
+    if freeze_heap:  # `bourse serve`, not a test: keep the startup heap out of full collections
+        services.extras["on_startup"].append(freeze_startup_heap)
     services.extras["on_shutdown"] = [lambda: _stop(embedded)]
     return embedded
 
@@ -138,4 +141,7 @@ def build_scaleout(settings: Settings) -> socketio.ASGIApp:
 
 def scaleout_app() -> socketio.ASGIApp:
     """uvicorn factory for `bourse api --workers N` (each worker builds its own pools)."""
-    return build_scaleout(Settings())
+    app = build_scaleout(Settings())
+    # A server process: once started, keep its startup heap out of full collections (schema.gc_tuning).
+    app.other_asgi_app.state.services.extras["on_startup"] = [freeze_startup_heap]
+    return app

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schema.calendar import MarketCalendar, calendar_from_settings
 from schema.db import make_engine, make_session_factory
+from schema.gc_tuning import freeze_startup_heap
 from schema.marketdata import MarketDataStore, RedisMarketData
 from schema.orderbook_load import all_symbols
 from schema.settings import Settings
@@ -86,6 +87,7 @@ def run_matchers(
         calendar=calendar_from_settings(settings),
         reconcile_every_s=reconcile_every_s,
         reconcile_age_s=reconcile_age_s,
+        freeze_heap=True,
     )
 
 
@@ -96,18 +98,22 @@ def run_matcher_loop(
     calendar: MarketCalendar | None = None,
     reconcile_every_s: float = RECONCILE_EVERY_S,
     reconcile_age_s: float = DEFAULT_AGE_S,
+    freeze_heap: bool = False,
 ) -> None:
     """Drive `matcher` until `stop` is set, and every `reconcile_every_s` (first right after the books are
     rebuilt) re-enqueue the owned symbols' stranded orders and release stranded replace holds.
 
     `calendar` (None: always open; build it with `calendar_from_settings`) gates the re-enqueue: nothing
     is published while the market is closed, so orders queued for the open stay off the book until then
-    (see workers.reconciler). Time is `matcher.clock`.
+    (see workers.reconciler). Time is `matcher.clock`. `freeze_heap` (a worker process, not a test
+    thread): `schema.gc_tuning.freeze_startup_heap` once the books are rebuilt.
 
     `bourse serve` runs this in a thread with the embedded matcher: after a restart the in-process queue
     is empty, and the reconciler is what re-sends orders the previous process committed but never matched.
     """
     owned = matcher.start()
+    if freeze_heap:
+        freeze_startup_heap()  # the rebuilt books included: see schema.gc_tuning
     log.info("matching %s", ", ".join(owned) or "nothing yet (leases held elsewhere)")
     next_reconcile = 0.0
     try:
