@@ -116,9 +116,17 @@ class IntakeBatcher:
                         self._jobs.put(None)  # stop after this batch
                         break
                     jobs.append(more)
-                self._answer(self._process(jobs))
+                try:
+                    answers = self._process(jobs)
+                except Exception as exc:  # noqa: BLE001 - a bug here must not leave requests waiting
+                    log.exception("intake batch of %d failed", len(jobs))
+                    answers = [(job, False, exc) for job in jobs]
+                self._answer(answers)
         finally:
             self._drop_connection()
+            with self._lock:  # however the loop ended, the next request starts a new thread
+                if self._thread is threading.current_thread():
+                    self._thread = None
 
     def _process(self, jobs: list[_Job]) -> list[tuple[_Job, bool, Any]]:
         try:
