@@ -85,8 +85,8 @@ class SetReference:
 @dataclass(frozen=True, slots=True)
 class Withdraw:
     """A NewOrder its owner canceled before any book saw it (queued for the open, or re-sent after a lost
-    publish): it is canceled without resting or matching, and its whole hold goes back. The matcher
-    makes it from the NewOrder; it never travels on a stream."""
+    publish): it is canceled without resting or matching, and its whole hold goes back. The reconciler
+    sends it in place of the NewOrder (schema.wire carries it as the NewOrder's fields)."""
 
     order: NewOrder
 

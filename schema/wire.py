@@ -6,7 +6,7 @@ import json
 from dataclasses import fields
 from typing import Any
 
-from engine.commands import Cancel, Command, Expire, MassCancel, NewOrder, Replace, SetReference
+from engine.commands import Cancel, Command, Expire, MassCancel, NewOrder, Replace, SetReference, Withdraw
 from engine.types import OrderType, Side, StpMode, TimeInForce
 
 _KIND_OF: dict[type, str] = {
@@ -22,9 +22,17 @@ _FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in _KIND_OF}
 _ENUMS: dict[str, Any] = {"side": Side, "type": OrderType, "tif": TimeInForce, "stp": StpMode}
 
 
+# A Withdraw travels as its NewOrder's fields under its own kind (the reconciler sends it, see
+# workers.reconciler).
+_WITHDRAW = "withdraw"
+
+
 def encode(command: Command) -> str:
+    kind = None
+    if isinstance(command, Withdraw):
+        command, kind = command.order, _WITHDRAW
     cls = type(command)
-    doc: dict[str, Any] = {"k": _KIND_OF[cls]}
+    doc: dict[str, Any] = {"k": kind or _KIND_OF[cls]}
     for name in _FIELDS[cls]:
         value = getattr(command, name)
         if value is not None:
@@ -34,8 +42,10 @@ def encode(command: Command) -> str:
 
 def decode(text: str | bytes) -> Command:
     doc = json.loads(text)
-    cls = _CLASS_OF[doc.pop("k")]
+    kind = doc.pop("k")
     for name, enum in _ENUMS.items():
         if name in doc:
             doc[name] = enum(doc[name])
-    return cls(**doc)
+    if kind == _WITHDRAW:
+        return Withdraw(NewOrder(**doc))
+    return _CLASS_OF[kind](**doc)

@@ -285,6 +285,7 @@ class Matcher:
         # Refs are needed for the duplicate check (NewOrder) and by settlement for Replace (side, account);
         # Cancel, MassCancel and Expire settle from the engine's events alone.
         ids = {c.order_id for _, c in entries if c.__class__ is NewOrder or c.__class__ is Replace}  # type: ignore[attr-defined]
+        ids.update(c.order.order_id for _, c in entries if c.__class__ is Withdraw)  # type: ignore[attr-defined]
         session = self.sessions()
         try:
             refs = order_refs(session, ids)
@@ -312,9 +313,15 @@ class Matcher:
                     self.stats["skipped"] += 1
                     continue
                 seen.add(command.order_id)  # type: ignore[union-attr]
-                if ref.cancel_requested:
-                    # Canceled before the book saw it (queued for the open, or re-sent): it must not trade.
-                    command = Withdraw(command)  # type: ignore[arg-type]
+            elif command.__class__ is Withdraw:
+                # The reconciler's copy of a NewOrder canceled before any book saw it: skipped like a
+                # NewOrder if the engine has seen the order (then the user's Cancel does the work).
+                oid = command.order.order_id  # type: ignore[union-attr]
+                ref = refs.get(oid)
+                if ref is None or ref.sequenced or oid in seen:
+                    self.stats["skipped"] += 1
+                    continue
+                seen.add(oid)
             elif command.__class__ is SetReference:
                 st.instrument.reference_price = command.price  # type: ignore[union-attr]
             try:

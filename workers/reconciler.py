@@ -7,9 +7,10 @@ NewOrder whose order SQL shows as already sequenced, and the same order twice wi
 
 A cancel request is kept in SQL (orders.cancel_requested_at, written before the 202): while such an order
 is still open `age_s` after the request, its Cancel is sent again, after any NewOrder re-sent in the same
-pass, so a queued or lost order is canceled as soon as it reaches the book. A lost Replace is not re-sent:
-it leaves its extra hold in orders.pending_hold until the order ends, and then `release_stranded_holds`
-gives it back. That release and the settlement of a late
+pass; an order never sequenced whose cancel was requested (queued for the open, or its NewOrder lost)
+is re-sent as a Withdraw, so it is canceled when it reaches the matcher and never trades. A lost Replace
+is not re-sent: it leaves its extra hold in orders.pending_hold until the order ends, and then
+`release_stranded_holds` gives it back. That release and the settlement of a late
 rejected Replace are both conditional updates of pending_hold, so the hold goes back exactly once.
 
 The market calendar gates it: while the market is closed nothing is published (an order queued for the
@@ -30,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.commands import Cancel, NewOrder
+from engine.commands import Cancel, NewOrder, Withdraw
 from engine.types import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from schema import balances
 from schema.calendar import MarketCalendar, session_open_at_or_before
@@ -106,11 +107,15 @@ def reconcile(
     now = now or datetime.now(UTC)
     if not market_accepts(now, calendar, age_s):
         return 0
-    by_symbol: dict[str, list[NewOrder]] = defaultdict(list)
+    by_symbol: dict[str, list[NewOrder | Withdraw]] = defaultdict(list)
     with session_factory() as session:
         orders = stranded_orders(session, older_than=now - timedelta(seconds=age_s), symbols=symbols)
         for order in orders:
-            by_symbol[order.symbol].append(new_order_from_row(order))
+            command = new_order_from_row(order)
+            # Canceled before any book saw it: its Cancel was (or will be) rejected as unknown, so the
+            # order goes as a Withdraw, which never rests or trades.
+            withdraw = order.cancel_requested_at is not None
+            by_symbol[order.symbol].append(Withdraw(command) if withdraw else command)
         session.rollback()
     for symbol, commands in by_symbol.items():
         bus.publish_many(symbol, commands)

@@ -89,7 +89,6 @@ class OrderRef(NamedTuple):
     side: str
     status: str
     seq: int | None
-    cancel_requested: bool  # the owner asked to cancel it (orders.cancel_requested_at is set)
 
     @property
     def sequenced(self) -> bool:
@@ -100,17 +99,9 @@ class OrderRef(NamedTuple):
 _NEW = OrderStatus.NEW.value
 # PostgreSQL: one prepared statement text for every batch (the ids are one array parameter).
 _PG_ORDER_REFS = text(
-    "SELECT id, account_id, side, status, seq, cancel_requested_at IS NOT NULL FROM orders"
-    " WHERE id = ANY(CAST(:ids AS BIGINT[]))"
+    "SELECT id, account_id, side, status, seq FROM orders WHERE id = ANY(CAST(:ids AS BIGINT[]))"
 )
-_REF_COLUMNS = (
-    _orders.c.id,
-    _orders.c.account_id,
-    _orders.c.side,
-    _orders.c.status,
-    _orders.c.seq,
-    _orders.c.cancel_requested_at.is_not(None),
-)
+_REF_COLUMNS = (_orders.c.id, _orders.c.account_id, _orders.c.side, _orders.c.status, _orders.c.seq)
 
 
 def order_refs(session: Session, order_ids: Iterable[int]) -> dict[int, OrderRef]:
