@@ -14,7 +14,7 @@ from schema import balances
 from schema.db import make_engine, make_session_factory
 from schema.intake import OrderSpec, Rules, new_order_command, place_order
 from schema.migrate import upgrade
-from schema.models import Account, Instrument, Order, User
+from schema.models import Account, Instrument, Order, Position, User
 from schema.seed import seed_demo
 from schema.settings import Settings
 from schema.transport import InProcessBus
@@ -53,6 +53,14 @@ class Market:
             balances.deposit(s, account.id, cash, self.clock())
             s.commit()
             return account.id
+
+    def grant_shares(self, account_id: int, symbol: str, qty: int, cost_basis: int = 0) -> None:
+        """Shares the account owns from before (an issuance), with the ledger row that accounts for them."""
+        with self.sessions() as s:
+            s.add(Position(account_id=account_id, symbol=symbol, qty=qty, held_qty=0, cost_basis=cost_basis,
+                           realized_pnl=0))  # fmt: skip
+            balances.record(s, account_id, "deposit", self.clock(), symbol=symbol, qty_delta=qty)
+            s.commit()
 
     def rules(self, symbol: str) -> Rules:
         with self.sessions() as s:

@@ -89,17 +89,7 @@ def _state(market: Market) -> tuple[list, list, list]:
 def test_end_of_day_records_closes_moves_the_reference_and_twice_is_once(market: Market) -> None:
     seller, buyer = market.user(0), market.user(1_000_000)
     matcher = market.matcher(["AAPL"])
-    with market.sessions() as s:  # the seller owns 10 AAPL bought at 220.00
-        from schema import balances
-        from schema.models import Position
-
-        s.add(
-            Position(
-                account_id=seller, symbol="AAPL", qty=10, held_qty=0, cost_basis=10 * 220_00, realized_pnl=0
-            )
-        )
-        balances.record(s, seller, "deposit", market.clock(), symbol="AAPL", qty_delta=10)
-        s.commit()
+    market.grant_shares(seller, "AAPL", 10, cost_basis=10 * 220_00)  # bought at 220.00
     market.place(seller, "AAPL", "sell", 10, 231_50)
     market.place(buyer, "AAPL", "buy", 10, 231_50)
     matcher.drain()

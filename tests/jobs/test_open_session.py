@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 
 from engine.commands import Cancel, Command, NewOrder
 from engine.types import OrderType, Side, TimeInForce
-from schema import balances
 from schema.audit import audit_database
 from schema.calendar import Admission, MarketCalendar, admission, day_order_expiry
 from schema.intake import OrderSpec, place_order, request_cancel
@@ -77,11 +76,7 @@ def _wait(predicate, timeout_s: float = 10.0) -> None:  # type: ignore[no-untype
 
 def _seller(market: Market, shares: int) -> int:
     seller = market.user(0)
-    with market.sessions() as s:  # the seller's shares: an issuance recorded in the ledger
-        s.add(Position(account_id=seller, symbol="AAPL", qty=shares, held_qty=0, cost_basis=shares * 200_00,
-                       realized_pnl=0))  # fmt: skip
-        balances.record(s, seller, "deposit", market.clock(), symbol="AAPL", qty_delta=shares)
-        s.commit()
+    market.grant_shares(seller, "AAPL", shares, cost_basis=shares * 200_00)
     return seller
 
 

@@ -9,48 +9,31 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from market_kit import Market, make_market
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.types import OrderType, Side, TimeInForce
-from schema import balances
-from schema.db import make_engine, make_session_factory
 from schema.intake import IntakeError, OrderSpec, Rules, hold_for, place_order
 from schema.intake_batch import NewOrderRow, Outcome, orders_by_id, place_orders
-from schema.migrate import upgrade
-from schema.models import Account, Instrument, LedgerEntry, Order, Position, User
+from schema.models import Account, Instrument, LedgerEntry, Order, Position
 from schema.seed import seed_demo
 
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def factory(pg_url: str) -> Iterator[sessionmaker[Session]]:
-    upgrade(pg_url)
-    engine = make_engine(pg_url)
-    made = make_session_factory(engine)
-    with made() as s:
-        seed_demo(s)
-        s.commit()
+def market(pg_url: str) -> Iterator[Market]:
+    made = make_market(pg_url, NOW)
     yield made
-    engine.dispose()
+    made.sessions.kw["bind"].dispose()
 
 
-def _account(s: Session, cash: int, shares: int = 0) -> int:
-    user = User(email=f"u{s.scalar(select(func.count()).select_from(User))}@x.test", password_hash="x")
-    s.add(user)
-    s.flush()
-    acct = Account(user_id=user.id, starting_cash=cash, cash_available=0, cash_held=0)
-    s.add(acct)
-    s.flush()
-    balances.deposit(s, acct.id, cash, NOW)
+def _account(market: Market, cash: int, shares: int = 0) -> int:
+    account = market.user(cash)
     if shares:
-        s.add(
-            Position(account_id=acct.id, symbol="AAPL", qty=shares, held_qty=0, cost_basis=0, realized_pnl=0)
-        )
-        balances.record(s, acct.id, "trade", NOW, symbol="AAPL", qty_delta=shares)
-    s.commit()
-    return acct.id
+        market.grant_shares(account, "AAPL", shares)
+    return account
 
 
 def _rules(s: Session) -> Rules:
@@ -82,20 +65,21 @@ def _ledger_matches(s: Session) -> None:
         assert pos.held_qty == held
 
 
-def test_one_batch_holds_in_order_and_writes_only_what_held(factory: sessionmaker[Session]) -> None:
+def test_one_batch_holds_in_order_and_writes_only_what_held(market: Market) -> None:
+    factory = market.sessions
     with factory() as s:
         rules = _rules(s)
-        price = rules.reference_price
-        buyer = _account(s, cash=10 * price)  # enough for exactly 10 shares
-        seller = _account(s, cash=0, shares=5)
-        rows = [
-            _row(buyer, Side.BUY, 6, price, rules, "b1"),  # held
-            _row(buyer, Side.BUY, 5, price, rules, "b2"),  # 4 left: insufficient
-            _row(buyer, Side.BUY, 4, price, rules, "b3"),  # exactly the rest: held
-            _row(seller, Side.SELL, 3, price, rules, "s1"),  # held
-            _row(seller, Side.SELL, 3, price, rules, "s2"),  # 2 left: insufficient
-            _row(buyer, Side.BUY, 1, price, rules, "b1"),  # same client_order_id as the first
-        ]
+    price = rules.reference_price
+    buyer = _account(market, cash=10 * price)  # enough for exactly 10 shares
+    seller = _account(market, cash=0, shares=5)
+    rows = [
+        _row(buyer, Side.BUY, 6, price, rules, "b1"),  # held
+        _row(buyer, Side.BUY, 5, price, rules, "b2"),  # 4 left: insufficient
+        _row(buyer, Side.BUY, 4, price, rules, "b3"),  # exactly the rest: held
+        _row(seller, Side.SELL, 3, price, rules, "s1"),  # held
+        _row(seller, Side.SELL, 3, price, rules, "s2"),  # 2 left: insufficient
+        _row(buyer, Side.BUY, 1, price, rules, "b1"),  # same client_order_id as the first
+    ]
     with factory.kw["bind"].begin() as conn:
         outcomes = place_orders(conn, rows)
     kinds = [o for o, _ in outcomes]
@@ -132,26 +116,21 @@ def test_one_batch_holds_in_order_and_writes_only_what_held(factory: sessionmake
 
 
 @pytest.fixture(scope="module")
-def two_databases(make_pg_database) -> Iterator[list[sessionmaker[Session]]]:  # type: ignore[no-untyped-def]
-    made = []
-    for _ in range(2):
-        url = make_pg_database()
-        upgrade(url)
-        made.append(make_session_factory(make_engine(url, pool_size=1)))
+def two_markets(make_pg_database) -> Iterator[list[Market]]:  # type: ignore[no-untyped-def]
+    made = [make_market(make_pg_database(), NOW) for _ in range(2)]
     yield made
     for m in made:
-        m.kw["bind"].dispose()
+        m.sessions.kw["bind"].dispose()
 
 
-def _fresh(made: sessionmaker[Session]) -> tuple[list[int], Rules]:
-    with made() as s:
+def _fresh(market: Market) -> tuple[list[int], Rules]:
+    with market.sessions() as s:
         s.execute(text("TRUNCATE ledger, trades, orders, positions, accounts, users, instruments CASCADE"))
         seed_demo(s)
         s.commit()
         rules = _rules(s)
-        cash_shares = ((10, 4), (3, 0), (0, 9))
-        accounts = [_account(s, cash=c * rules.reference_price, shares=sh) for c, sh in cash_shares]
-    return accounts, rules
+    cash_shares = ((10, 4), (3, 0), (0, 9))
+    return [_account(market, cash=c * rules.reference_price, shares=sh) for c, sh in cash_shares], rules
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
@@ -168,11 +147,11 @@ def _fresh(made: sessionmaker[Session]) -> tuple[list[int], Rules]:
         max_size=25,
     )
 )
-def test_a_batch_equals_one_transaction_per_order(two_databases, orders) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_equals_one_transaction_per_order(two_markets, orders) -> None:  # type: ignore[no-untyped-def]
     """The same orders through place_order one by one and through one batch: same outcomes, same rows."""
-    one_by_one, batched = two_databases
-    accts_a, rules = _fresh(one_by_one)
-    accts_b, _ = _fresh(batched)
+    accts_a, rules = _fresh(two_markets[0])
+    accts_b, _ = _fresh(two_markets[1])
+    one_by_one, batched = two_markets[0].sessions, two_markets[1].sessions
     specs = []
     for who, side, qty, ticks, coid in orders:
         price = rules.reference_price + ticks * rules.tick
