@@ -27,6 +27,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -117,10 +118,7 @@ def reconcile(
             withdraw = order.cancel_requested_at is not None
             by_symbol[order.symbol].append(Withdraw(command) if withdraw else command)
         session.rollback()
-    for symbol, commands in by_symbol.items():
-        bus.publish_many(symbol, commands)
-    if orders:
-        log.warning("reconciler re-enqueued %d orders on %s", len(orders), ", ".join(sorted(by_symbol)))
+    _publish(bus, by_symbol, "re-enqueued %d orders")
     resend_cancels(session_factory, bus, symbols=symbols, age_s=age_s, now=now)
     return len(orders)
 
@@ -151,11 +149,16 @@ def resend_cancels(
     by_symbol: dict[str, list[Cancel]] = defaultdict(list)
     for r in rows:
         by_symbol[r.symbol].append(Cancel(r.id, r.account_id, r.symbol, ts))
+    _publish(bus, by_symbol, "sent %d cancels again")
+    return len(rows)
+
+
+def _publish(bus: CommandBus, by_symbol: dict[str, list[Any]], what: str) -> None:
     for symbol, commands in by_symbol.items():
         bus.publish_many(symbol, commands)
-    if rows:
-        log.warning("reconciler sent %d cancels again on %s", len(rows), ", ".join(sorted(by_symbol)))
-    return len(rows)
+    if by_symbol:
+        n = sum(len(c) for c in by_symbol.values())
+        log.warning("reconciler " + what + " on %s", n, ", ".join(sorted(by_symbol)))
 
 
 FINAL_STATUSES = (
