@@ -187,14 +187,19 @@ async def _child_raw(url: str, symbol: str, n: int, ready: Path, stop: Path, out
         clients.append(client)
 
     await asyncio.gather(*(one() for _ in range(n)))
-    ready.write_text(json.dumps({"connected": len(clients), "errors": errors}))
-    deadline = time.monotonic() + 3600
-    while not stop.exists() and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    await _connected_until_stopped(ready, stop, len(clients), errors)
     lost = sum(c.closed.done() for c in clients)  # a client the server dropped mid-run
     out.write_text(json.dumps({"connected": len(clients), "errors": errors + lost, "received": received}))
     for c in clients:
         c.close()
+
+
+async def _connected_until_stopped(ready: Path, stop: Path, connected: int, errors: int) -> None:
+    """Tell the parent how many clients are connected, then hold them until it creates `stop` (1 h max)."""
+    ready.write_text(json.dumps({"connected": connected, "errors": errors}))
+    deadline = time.monotonic() + 3600
+    while not stop.exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
 
 
 # ------------------------------------------------------------------------------------- client process
@@ -224,10 +229,7 @@ async def _child(url: str, symbol: str, n: int, ready: Path, stop: Path, out: Pa
         clients.append(client)
 
     await asyncio.gather(*(one() for _ in range(n)))
-    ready.write_text(json.dumps({"connected": len(clients), "errors": errors}))
-    deadline = time.monotonic() + 3600
-    while not stop.exists() and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    await _connected_until_stopped(ready, stop, len(clients), errors)
     out.write_text(json.dumps({"connected": len(clients), "errors": errors, "received": received}))
     await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)
 
