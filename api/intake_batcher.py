@@ -15,8 +15,9 @@ import contextlib
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -50,6 +51,7 @@ class _Job:
     cancel_id: int | None = None
 
 
+_T = TypeVar("_T")
 _Answer = tuple[asyncio.Future[Any], bool, Any]  # (future, ok, result or exception)
 
 
@@ -139,26 +141,47 @@ class IntakeBatcher:
             return [answer for job in jobs for answer in self._process([job])]
         return self._finish(jobs, outcomes, rows)
 
-    def _commit(self, jobs: list[_Job]) -> tuple[list[tuple[Outcome, int | None]], dict[int, Any]]:
+    def _commit(
+        self, jobs: list[_Job]
+    ) -> tuple[list[tuple[Outcome, int | None]], dict[int, Any] | Exception]:
+        """The new orders in one statement, then the cancels: each its own transaction (autocommit), so
+        no row lock is held across a round trip. New orders that committed stay committed if the cancels
+        then fail: those requests get the error, and nothing is run twice."""
+        conn = self._connection()
         news = [j.new for j in jobs if j.new is not None]
+        outcomes = self._statement(lambda: place_orders(conn, news)) if news else []
         cancel_ids = [j.cancel_id for j in jobs if j.cancel_id is not None]
-        for attempt in range(1, _ATTEMPTS + 1):
-            conn = self._connection()
+        rows: dict[int, Any] | Exception = {}
+        if cancel_ids:
             try:
-                with conn.begin():
-                    outcomes = place_orders(conn, news)
-                    rows = orders_by_id(conn, cancel_ids)
-                    intake.request_cancel(conn, _cancelable(jobs, rows), self._services.clock())
-                self.batches += 1
-                return outcomes, rows
+                found = self._statement(lambda: orders_by_id(conn, cancel_ids))
+                ok = _cancelable(jobs, found)
+                if ok:
+                    self._statement(lambda: intake.request_cancel(conn, ok, self._services.clock()))
+                rows = found
+            except Exception as exc:  # noqa: BLE001 - handed to the cancel requests (503, ...)
+                rows = exc
+        self.batches += 1
+        return outcomes, rows
+
+    def _statement(self, run: Callable[[], _T]) -> _T:
+        """One statement in its own transaction; a deadlock or serialization failure is run again."""
+        conn = self._connection()
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                result = run()
+                conn.commit()  # ends SQLAlchemy's transaction; the statement is already committed
+                return result
             except DBAPIError as exc:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
                 if exc.connection_invalidated or not _retryable(exc) or attempt == _ATTEMPTS:
                     self._drop_connection()
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _finish(
-        self, jobs: list[_Job], outcomes: list[tuple[Outcome, int | None]], rows: dict[int, Any]
+        self, jobs: list[_Job], outcomes: list[tuple[Outcome, int | None]], rows: dict[int, Any] | Exception
     ) -> list[tuple[_Job, bool, Any]]:
         services = self._services
         ts = services.now_ms()
@@ -172,6 +195,8 @@ class IntakeBatcher:
                     answers.append((job, True, self._placed(job, outcome, order_id, ts, commands)))
                 else:
                     assert job.cancel_id is not None
+                    if isinstance(rows, Exception):
+                        raise rows
                     row = rows.get(job.cancel_id)
                     intake.check_owned(row, job.account_id, job.cancel_id)
                     commands.setdefault(row.symbol, []).append(Cancel(row.id, job.account_id, row.symbol, ts))
@@ -222,7 +247,8 @@ class IntakeBatcher:
         # One connection kept by the intake thread: a pool checkout would add a pre-ping per batch.
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._local.conn = self._engine.connect()
+            # Autocommit: each statement is its own transaction (see _commit).
+            conn = self._local.conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         return conn
 
     def _drop_connection(self) -> None:

@@ -58,8 +58,9 @@ def lock_order(rows: Sequence[NewOrderRow]) -> list[int]:
 
 
 def place_orders(conn: Connection, rows: Sequence[NewOrderRow]) -> list[tuple[Outcome, int | None]]:
-    """Hold and insert every row inside the caller's transaction (in `lock_order`): per row, in the
-    given order, its outcome and, when created, the new order's id."""
+    """Hold and insert every row (in `lock_order`) with one statement: per row, in the given order, its
+    outcome and, when created, the new order's id. The function locks the rows it will hold first, in
+    settlement's order (migration 0005); run alone (autocommit), it holds them only while it runs."""
     if not rows:
         return []
     order = lock_order(rows)
