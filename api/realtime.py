@@ -52,6 +52,7 @@ class _FanoutWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
     def __init__(self, handler: Any, server: Any) -> None:
         super().__init__(handler, server)
         self.sending = 0
+        self._server_ws: tuple[Any, str] | None = None  # (uvicorn's protocol, its class name), once known
         socket = getattr(handler, "__self__", None)
         if socket is not None:
             socket.bourse_ws = self
@@ -68,8 +69,13 @@ class _FanoutWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
         server is uvicorn's websockets or websockets-sansio protocol, the connection is open with no
         extension (permessage-deflate would change the frame), no send is in flight and nothing is
         buffered. Otherwise None, and the frame goes through the ASGI send."""
-        proto = getattr(getattr(self, "asgi_send", None), "__self__", None)
-        kind = type(proto).__name__
+        if self._server_ws is None:
+            # Fixed for the connection's life; found once, not per frame (this runs per client per emit).
+            proto = getattr(getattr(self, "asgi_send", None), "__self__", None)
+            if proto is None:
+                return None
+            self._server_ws = (proto, type(proto).__name__)
+        proto, kind = self._server_ws
         if kind == "WebSocketsSansIOProtocol":
             conn = proto.conn  # type: ignore[union-attr]
             if proto.close_sent or conn.state is not WsState.OPEN or conn.extensions:  # type: ignore[union-attr]
