@@ -1,4 +1,5 @@
-"""create_app(settings, services): FastAPI routers wrapped in socketio.ASGIApp. Builds nothing global."""
+"""create_app(settings, services): FastAPI routers wrapped in socketio.ASGIApp (and, on PostgreSQL, the
+hot order path of api.hot_path). Builds nothing global."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, realtime
 from api.deps import Services
+from api.hot_path import ASGIApp, OrderHotPath
 from api.intake_batcher import build_batcher
 from api.routers import account, auth, markets, orders, portfolio
 from schema.settings import Settings
@@ -57,9 +59,7 @@ def create_fastapi(settings: Settings, services: Services, static_dir: Path | No
     errors.install(app)
     for router in (auth.router, orders.router, account.router, markets.router, portfolio.router):
         app.include_router(router, prefix=API_PREFIX)
-    if services.batcher is not None:
-        orders.install_fast_routes(app, API_PREFIX)
-    markets.install_fast_routes(app, API_PREFIX)  # last, so depth is matched first of all
+    markets.install_fast_routes(app, API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -72,11 +72,15 @@ def create_fastapi(settings: Settings, services: Services, static_dir: Path | No
     return app
 
 
-def create_app(settings: Settings, services: Services, static_dir: Path | None = None) -> socketio.ASGIApp:
+def create_app(settings: Settings, services: Services, static_dir: Path | None = None) -> ASGIApp:
     if services.sio is None:
         services.sio = realtime.build_server(settings)
     realtime.register(services.sio, services)
     if services.batcher is None:
         services.batcher = build_batcher(services)
     fastapi_app = create_fastapi(settings, services, static_dir)
-    return socketio.ASGIApp(services.sio, other_asgi_app=fastapi_app, socketio_path="socket.io")
+    app = socketio.ASGIApp(services.sio, other_asgi_app=fastapi_app, socketio_path="socket.io")
+    if services.batcher is None:
+        return app
+    # The group-commit intake (PostgreSQL): its two hot routes skip the stack (api.hot_path).
+    return OrderHotPath(app, services, API_PREFIX)

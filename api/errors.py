@@ -86,7 +86,7 @@ def error_response(
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 
-def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
+def validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     errors = exc.errors()
     for err in errors:
         if err.get("type") == "json_invalid":
@@ -99,36 +99,33 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     return 422, "VALIDATION_ERROR", "; ".join(parts) or "invalid request"
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error_response(exc.status, exc.code, exc.message, headers)
+_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, RedisConnectionError, RedisTimeoutError)
+ErrorParts = tuple[int, str, str, dict[str, str] | None]
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(*_validation_message(exc))
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+def describe(exc: Exception) -> ErrorParts:
+    """(status, code, message, headers) of the error body any exception is answered with: the one
+    mapping for the FastAPI handlers below and the plain ASGI hot path (api.hot_path)."""
+    if isinstance(exc, ApiError):
+        challenge = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return exc.status, exc.code, exc.message, challenge
+    if isinstance(exc, RequestValidationError):
+        return (*validation_message(exc), None)
+    if isinstance(exc, StarletteHTTPException):
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         message = exc.detail if isinstance(exc.detail, str) else code.lower().replace("_", " ")
-        return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
-
-    async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        return exc.status_code, code, message, getattr(exc, "headers", None)
+    if isinstance(exc, _UNAVAILABLE):
         log.warning("backing service unavailable: %s", exc)
-        return error_response(503, "SERVICE_UNAVAILABLE", "a backing service is unavailable; retry shortly")
+        return 503, "SERVICE_UNAVAILABLE", "a backing service is unavailable; retry shortly", None
+    log.exception("unhandled error", exc_info=exc)
+    return 500, "INTERNAL_ERROR", "internal error", None
 
-    for exc_type in (
-        OperationalError,
-        InterfaceError,
-        PoolTimeoutError,
-        RedisConnectionError,
-        RedisTimeoutError,
-    ):
-        app.add_exception_handler(exc_type, _unavailable)
 
-    @app.exception_handler(Exception)
-    async def _internal(_request: Request, exc: Exception) -> JSONResponse:  # last resort: still one shape
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "INTERNAL_ERROR", "internal error")
+def install(app: FastAPI) -> None:
+    async def _handle(_request: Request, exc: Exception) -> JSONResponse:
+        return error_response(*describe(exc))
+
+    # Exception last: the last resort, still one shape.
+    for exc_type in (ApiError, RequestValidationError, StarletteHTTPException, *_UNAVAILABLE, Exception):
+        app.add_exception_handler(exc_type, _handle)

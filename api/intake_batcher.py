@@ -17,6 +17,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -28,7 +29,6 @@ from schema import intake
 from schema.calendar import Admission
 from schema.intake import IntakeError
 from schema.intake_batch import NewOrderRow, Outcome, orders_by_id, place_orders
-from schema.models import Order
 from schema.views import View, order_view
 
 if TYPE_CHECKING:
@@ -230,10 +230,12 @@ class IntakeBatcher:
         values = intake.order_values(
             new.account_id, spec, new.client_order_id, new.hold, new.now, new.expire_at
         )
-        order = Order(id=order_id, **values)
+        # A plain namespace: an ORM instance's attribute instrumentation was ~5% of the API's CPU per order.
+        order = SimpleNamespace(id=order_id, **values)
         if job.admit == Admission.ACCEPT:
-            commands.setdefault(spec.symbol, []).append(intake.new_order_command(order, new.hold, ts))
-        return 201, order_view(order)
+            command = intake.new_order_command(order, new.hold, ts)  # type: ignore[arg-type]
+            commands.setdefault(spec.symbol, []).append(command)
+        return 201, order_view(order)  # type: ignore[arg-type]
 
     def _answer(self, answers: list[tuple[_Job, bool, Any]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-import socketio
 
 from api.app import create_app
 from api.deps import InstrumentCache, Services
+from api.hot_path import ASGIApp
 from api.realtime import LoopEmitter, build_server
 from api.security import RedisThrottle
 from schema.db import make_engine, make_session_factory
@@ -47,7 +48,7 @@ class Embedded:
     """`bourse serve`: API, matchers and Socket.IO in one process, SQLite and in-process queues."""
 
     settings: Settings
-    app: socketio.ASGIApp
+    app: ASGIApp
     services: Services
     stop: threading.Event = field(default_factory=threading.Event)
     running: Any = None  # bourse.embedded_workers.Running once started
@@ -117,7 +118,7 @@ def _stop(embedded: Embedded) -> None:
             thread.join(timeout=5)
 
 
-def build_scaleout(settings: Settings) -> socketio.ASGIApp:
+def build_scaleout(settings: Settings, *, on_startup: Sequence[Callable[[], None]] = ()) -> ASGIApp:
     """One API process of the scaled-out setup: PostgreSQL + Redis (streams, depth, fan-out, throttle)."""
     if settings.redis_url is None:
         raise SystemExit("bourse api needs BOURSE_REDIS_URL (and a PostgreSQL BOURSE_DATABASE_URL)")
@@ -136,12 +137,11 @@ def build_scaleout(settings: Settings) -> socketio.ASGIApp:
         redis=client,
         async_redis=aioredis.Redis.from_url(settings.redis_url),
     )
+    services.extras["on_startup"] = list(on_startup)
     return create_app(settings, services)
 
 
-def scaleout_app() -> socketio.ASGIApp:
+def scaleout_app() -> ASGIApp:
     """uvicorn factory for `bourse api --workers N` (each worker builds its own pools)."""
-    app = build_scaleout(Settings())
     # A server process: once started, keep its startup heap out of full collections (schema.gc_tuning).
-    app.other_asgi_app.state.services.extras["on_startup"] = [freeze_startup_heap]
-    return app
+    return build_scaleout(Settings(), on_startup=[freeze_startup_heap])

@@ -7,16 +7,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi import Depends, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.routing import Route
 
-from api.deps import Services, WireRouter, current_principal, get_services, get_session, header_principal
+from api.deps import Services, WireRouter, current_principal, get_services, get_session
 from api.errors import ApiError, status_of
 from api.models import OrderRequest, ReplaceRequest
 from api.security import Principal
@@ -28,7 +25,7 @@ from schema.intake import FINAL_STATUSES, OPEN_STATUSES, IntakeError, OrderSpec,
 from schema.intake_batch import NewOrderRow
 from schema.models import Order
 from schema.money import AmountError, to_cents, to_shares
-from schema.views import order_view
+from schema.views import View, order_view
 
 router = WireRouter(tags=["orders"])
 MAX_ID = 2**63 - 1
@@ -177,18 +174,22 @@ async def place_order(
 
 async def _place_response(services: Services, account_id: int, body: OrderRequest) -> Response:
     # The view is already the wire shape, so it is encoded directly (no response validation).
+    status, view = await place(services, account_id, body)
+    return JSONResponse(view, status_code=status)
+
+
+async def place(services: Services, account_id: int, body: OrderRequest) -> tuple[int, View]:
+    """(201, the new order) or (200, the original of a retried client_order_id); raises ApiError."""
     batcher = services.batcher
     if batcher is not None:
         checked = _batched_row(services, account_id, body)
         if checked is not None:
             try:
-                status, view = await batcher.place(*checked)
+                return await batcher.place(*checked)
             except IntakeError as exc:
                 raise intake_error(exc) from exc
-            return JSONResponse(view, status_code=status)
     # One hop to the thread pool per request.
-    status, view = await run_in_threadpool(_place, services, account_id, body)
-    return JSONResponse(view, status_code=status)
+    return await run_in_threadpool(_place, services, account_id, body)
 
 
 @router.get("/orders")
@@ -299,14 +300,17 @@ async def cancel_order(
 
 
 async def _cancel_response(services: Services, account_id: int, order_id: int) -> Response:
+    return JSONResponse(await cancel(services, account_id, order_id), status_code=202)
+
+
+async def cancel(services: Services, account_id: int, order_id: int) -> View:
+    """The order as of the cancel request (the Cancel is on its way to the matcher); raises ApiError."""
     if services.batcher is not None:
         try:
-            view = await services.batcher.cancel(account_id, order_id)
+            return await services.batcher.cancel(account_id, order_id)
         except IntakeError as exc:
             raise intake_error(exc) from exc
-    else:
-        view = await run_in_threadpool(_cancel, services, account_id, order_id)
-    return JSONResponse(view, status_code=202)
+    return await run_in_threadpool(_cancel, services, account_id, order_id)
 
 
 @router.delete("/orders", status_code=202)
@@ -328,40 +332,3 @@ def cancel_all(
     for sym in sorted({r.symbol for r in rows}):
         _publish(services, sym, MassCancel(principal.account_id, sym, ts))
     return {"canceled": [r.id for r in rows]}
-
-
-# ---------------------------------------------------------------- fast routes (group-commit intake)
-
-
-async def place_order_fast(request: Request) -> Response:
-    """POST /orders as a plain Starlette route: the same checks, answers and errors as `place_order`,
-    without FastAPI's per-request dependency solving (about a quarter of the API's CPU per order)."""
-    services: Services = request.app.state.services
-    principal = header_principal(services, request.headers.get("authorization"))
-    try:
-        body = OrderRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        # The shape FastAPI gives its own body errors, so the error handler answers exactly as before.
-        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        raise RequestValidationError(errors) from None
-    return await _place_response(services, principal.account_id, body)
-
-
-async def cancel_order_fast(request: Request) -> Response:
-    """DELETE /orders/{id} as a plain Starlette route (see place_order_fast); a non-numeric id does not
-    match it and gets FastAPI's route and its validation error."""
-    services: Services = request.app.state.services
-    principal = header_principal(services, request.headers.get("authorization"))
-    order_id: int = request.path_params["order_id"]
-    if not 1 <= order_id <= MAX_ID:
-        raise ApiError(422, "VALIDATION_ERROR", f"order_id: must be between 1 and {MAX_ID}")
-    return await _cancel_response(services, principal.account_id, order_id)
-
-
-def install_fast_routes(app: FastAPI, prefix: str) -> None:
-    """With the group-commit intake (PostgreSQL), the two hot order routes go first as plain routes;
-    the FastAPI routes they shadow stay, so OpenAPI documents them (and SQLite keeps using them)."""
-    app.router.routes.insert(0, Route(prefix + "/orders", place_order_fast, methods=["POST"]))
-    app.router.routes.insert(
-        0, Route(prefix + "/orders/{order_id:int}", cancel_order_fast, methods=["DELETE"])
-    )

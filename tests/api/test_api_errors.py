@@ -199,3 +199,45 @@ def test_order_routes_read_the_bearer_token_like_every_route(ex: Harness) -> Non
     r = ex.client.delete(f"/api/v1/orders/{second}", headers=lower)
     assert r.status_code == 202, r.text
     assert ex.snapshot()["orders"] == 2
+
+
+def test_hot_order_path_answers_as_the_fastapi_routes(ex: Harness) -> None:
+    """On PostgreSQL POST and DELETE /orders skip the FastAPI stack (api.hot_path); on SQLite they go
+    through it. Both backends must give the same statuses, codes and headers for the same requests."""
+    u = ex.register()
+    auth = {"Authorization": f"Bearer {u.access_token}"}
+    r = ex.client.post("/api/v1/orders", content=b'{"symbol": "AAPL",', headers=auth | _JSON)
+    assert (r.status_code, r.json()["code"]) == (400, "MALFORMED_JSON")
+    r = ex.client.post("/api/v1/orders", json={"symbol": "AAPL", "side": "buy"}, headers=auth)
+    assert (r.status_code, r.json()["code"]) == (422, "VALIDATION_ERROR")
+    assert "qty" in r.json()["message"] or "type" in r.json()["message"]
+    r = ex.client.post("/api/v1/orders", json={"symbol": "AAPL"})
+    assert (r.status_code, r.headers.get("www-authenticate")) == (401, "Bearer")
+    assert r.headers["content-type"].startswith("application/json")
+    huge = b'{"symbol": "' + b"A" * 70_000 + b'"}'
+    r = ex.client.post("/api/v1/orders", content=huge, headers=auth | _JSON)
+    # The hot path refuses the size before parsing; FastAPI parses it and refuses the symbol's length.
+    assert r.status_code == (413 if ex.services.batcher else 422), r.text
+    r = ex.client.delete("/api/v1/orders/abc", headers=auth)
+    assert (r.status_code, r.json()["code"]) == (422, "VALIDATION_ERROR")  # not numeric: FastAPI's route
+    r = ex.client.delete("/api/v1/orders/999999", headers=auth)
+    assert (r.status_code, r.json()["code"]) == (404, "ORDER_NOT_FOUND")
+    placed = ex.post_order(u, symbol="AAPL", side="buy", type="limit", time_in_force="gtc", qty="3",
+                           limit_price="230.00")  # fmt: skip
+    assert placed.status_code == 201
+    body = placed.json()
+    assert int(placed.headers["content-length"]) == len(placed.content)
+    assert (body["qty"], body["limit_price"], body["status"], body["hold"]) == (
+        "3",
+        "230.00",
+        "new",
+        "690.00",
+    )
+    # The answer is built without reading the row back; it must equal what SQL holds (no matcher runs here).
+    assert ex.client.get(f"/api/v1/orders/{body['id']}", headers=auth).json() == body
+    r = ex.client.delete(f"/api/v1/orders/{body['id']}", headers=auth)
+    assert r.status_code == 202 and r.json()["id"] == body["id"]
+    assert ex.snapshot()["orders"] == 1  # none of the refused requests wrote anything
+
+
+_JSON = {"Content-Type": "application/json"}
