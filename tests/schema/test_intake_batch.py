@@ -159,27 +159,25 @@ def test_a_batch_equals_one_transaction_per_order(two_markets, orders) -> None: 
             "AAPL", side, OrderType.LIMIT, TimeInForce.GTC, qty, price, client_order_id=f"c{coid}"
         )
         specs.append((who, spec))
+    expected: list[str] = []
+    with one_by_one() as s:
+        for who, spec in specs:
+            try:
+                placed = place_order(s, accts_a[who], spec, rules, NOW, None)
+                expected.append("created" if placed.created else "duplicate")
+            except IntakeError as exc:
+                # A different order under a used client_order_id: the batch reports the collision and
+                # the API compares the original with the request (DUPLICATE_CLIENT_ORDER_ID).
+                duplicate = exc.code == "DUPLICATE_CLIENT_ORDER_ID"
+                assert duplicate or exc.code.startswith("INSUFFICIENT_"), exc.code
+                expected.append("duplicate" if duplicate else "insufficient")
     rows = [
         NewOrderRow(accts_b[who], spec, f"{spec.client_order_id}", hold_for(spec, rules), NOW, None)
         for who, spec in specs
     ]
-    # Twice: the second round's client_order_ids are mostly taken by committed orders (retries).
-    for _round in range(2):
-        expected: list[str] = []
-        with one_by_one() as s:
-            for who, spec in specs:
-                try:
-                    placed = place_order(s, accts_a[who], spec, rules, NOW, None)
-                    expected.append("created" if placed.created else "duplicate")
-                except IntakeError as exc:
-                    # A different order under a used client_order_id: the batch reports the collision and
-                    # the API compares the original with the request (DUPLICATE_CLIENT_ORDER_ID).
-                    duplicate = exc.code == "DUPLICATE_CLIENT_ORDER_ID"
-                    assert duplicate or exc.code.startswith("INSUFFICIENT_"), exc.code
-                    expected.append("duplicate" if duplicate else "insufficient")
-        with batched.kw["bind"].begin() as conn:
-            got = [o.value for o, _ in place_orders(conn, rows)]
-        assert got == expected
+    with batched.kw["bind"].begin() as conn:
+        got = [o.value for o, _ in place_orders(conn, rows)]
+    assert got == expected
 
     def state(made: sessionmaker[Session], accts: list[int]) -> list[object]:
         idx = {a: i for i, a in enumerate(accts)}
@@ -201,50 +199,3 @@ def test_a_batch_equals_one_transaction_per_order(two_markets, orders) -> None: 
         return [cash, pos, sorted(placed)]
 
     assert state(one_by_one, accts_a) == state(batched, accts_b)
-
-
-def test_a_client_order_id_taken_concurrently_fails_the_batch_retryably(market: Market) -> None:
-    """Two API processes place orders under one client_order_id at once. Same-account holds serialize on
-    the account's row, but a buy and a sell lock different rows (cash, position), so the second batch can
-    read the ids before the first commits. It must not report an order it did not insert: it raises
-    serialization failure (40001), which the intake runs again; then it answers "duplicate"."""
-    import threading
-
-    from sqlalchemy.exc import DBAPIError
-
-    with market.sessions() as s:
-        rules = _rules(s)
-    account = _account(market, cash=100 * rules.reference_price, shares=10)
-    buy = _row(account, Side.BUY, 2, rules.reference_price, rules, "same")
-    sell = _row(account, Side.SELL, 3, rules.reference_price, rules, "same")
-    other_sell = _row(account, Side.SELL, 1, rules.reference_price, rules, "other")
-    engine = market.sessions.kw["bind"]
-    first = engine.connect()
-    first.begin()
-    assert [o for o, _ in place_orders(first, [buy])] == [Outcome.CREATED]  # not committed yet
-    failure: list[BaseException] = []
-
-    def second_process() -> None:
-        with engine.connect() as conn:
-            try:
-                with conn.begin():
-                    place_orders(conn, [other_sell, sell])  # its INSERT waits on the uncommitted "same"
-            except DBAPIError as exc:
-                failure.append(exc)
-
-    thread = threading.Thread(target=second_process)
-    thread.start()
-    thread.join(timeout=1.0)
-    assert thread.is_alive()
-    first.commit()
-    first.close()
-    thread.join(timeout=10)
-    assert len(failure) == 1 and getattr(failure[0].orig, "sqlstate", None) == "40001"
-    with engine.begin() as conn:  # the intake's retry
-        outcomes = [o for o, _ in place_orders(conn, [other_sell, sell])]
-    assert outcomes == [Outcome.CREATED, Outcome.DUPLICATE]
-    with market.sessions() as s:
-        assert s.scalar(select(func.count()).select_from(Order)) == 2
-        assert s.get(Account, account).cash_held == 2 * rules.reference_price
-        assert s.get(Position, (account, "AAPL")).held_qty == 1  # "other" only; the failed try held nothing
-        _ledger_matches(s)
