@@ -26,6 +26,7 @@ from websockets.protocol import State as WsState
 
 from api.local_rooms import LocalRoomsOnly
 from api.security import TokenError, verify_access_token
+from schema.presence import count_connection
 from schema.settings import Settings
 
 if TYPE_CHECKING:
@@ -273,8 +274,11 @@ def register(sio: socketio.AsyncServer, services: Services) -> None:
             raise socketio.exceptions.ConnectionRefusedError(
                 "UNAUTHORIZED: invalid or expired token"
             ) from exc
-        await sio.save_session(sid, {"account_id": principal.account_id})
         await sio.enter_room(sid, user_room(principal.account_id))
+        # Counted before the handshake completes, so before the client can read its state over REST: a
+        # matcher skips an account's pushes only while it has no connection (schema.presence).
+        counted = await _count_connection(services, principal.account_id, +1)
+        await sio.save_session(sid, {"account_id": principal.account_id, "counted": counted})
         drop_at_expiry(sid, exp)
 
     @sio.event
@@ -282,6 +286,9 @@ def register(sio: socketio.AsyncServer, services: Services) -> None:
         timer = expiries.pop(sid, None)
         if timer is not None:
             timer.cancel()
+        session = await sio.get_session(sid)
+        if session.get("counted"):
+            await _count_connection(services, session["account_id"], -1)
 
     @sio.event
     async def subscribe(sid: str, data: Any = None) -> dict[str, Any]:
@@ -304,6 +311,19 @@ def register(sio: socketio.AsyncServer, services: Services) -> None:
         if isinstance(symbol, str):
             await sio.leave_room(sid, market_room(symbol.upper()))
         return {"ok": True}
+
+
+async def _count_connection(services: Services, account_id: int, delta: int) -> bool:
+    """Keep the account's connection count in Redis (scaled out; embedded matchers ask the rooms).
+    False if there is no Redis or it failed: the pushes then reach whoever listens, or nobody."""
+    if services.async_redis is None:
+        return False
+    try:
+        await count_connection(services.async_redis, account_id, delta)
+    except Exception:  # noqa: BLE001 - a connection must not fail because the count did
+        log.warning("could not count a Socket.IO connection of account %s", account_id, exc_info=True)
+        return False
+    return True
 
 
 class LoopEmitter:

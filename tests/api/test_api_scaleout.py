@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from redis import Redis
 
 from bourse.compose import build_scaleout, prepare_database
+from schema.presence import RedisListeners
 from schema.settings import Settings
 from schema.transport import RedisStreamBus
 from workers.publisher import SocketIORedisPublisher
@@ -106,7 +107,21 @@ def test_matcher_emits_fan_out_through_redis_to_api_clients(pg_url: str, redis_u
             time.sleep(0.05)
         time.sleep(0.3)
         assert ("account", mine) in got and ("account", other) not in got
+        # The connection is counted for the matchers (schema.presence), and uncounted when it closes.
+        listeners = RedisListeners(Redis.from_url(redis_url))
+        assert listeners.among([account, account + 1]) == {account}
+        second = socketio.Client(reconnection=False)
+        second.connect(
+            base, auth={"token": reg.json()["access_token"]}, transports=["websocket"], wait_timeout=5
+        )
         client.disconnect()
+        time.sleep(0.3)
+        assert listeners.among([account]) == {account}  # a second tab is still open
+        second.disconnect()
+        deadline = time.monotonic() + 5
+        while listeners.among([account]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert listeners.among([account]) == set()
     finally:
         server.should_exit = True
         thread.join(timeout=10)
