@@ -67,6 +67,9 @@ def cmd_api(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=args.workers,
         log_level=args.log_level,
+        # Above info the access lines are dropped anyway, but uvicorn would still format each one's
+        # client address and quoted path per request.
+        access_log=args.log_level in ("trace", "debug", "info"),
         ws_per_message_deflate=WS_DEFLATE,
     )
     return 0
