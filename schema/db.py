@@ -6,7 +6,14 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(database_url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(
+    database_url: str, *, pool_size: int = 10, pre_ping: bool = True, psycopg_prepare: bool = True
+) -> Engine:
+    """`pre_ping=False` skips the liveness round trip on every pool checkout: for a caller that checks out
+    once per small unit of work and recovers from a dropped connection itself (the matcher, whose
+    settlement retries an OperationalError on a fresh connection). `psycopg_prepare=False` (PostgreSQL):
+    psycopg prepares no statement itself (prepare_threshold None), for a caller that keeps SQL-level
+    prepared statements, which psycopg's DEALLOCATE ALL after a rollback would drop (workers.settlement)."""
     if database_url.startswith("sqlite"):
         engine = create_engine(database_url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -23,7 +30,13 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> Engine:
         return engine
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
-    return create_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=pre_ping,
+        connect_args={} if psycopg_prepare else {"prepare_threshold": None},
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -13,6 +13,8 @@ import json
 import threading
 from typing import Any, Protocol
 
+import orjson
+
 Doc = dict[str, Any]
 
 
@@ -34,7 +36,10 @@ def slice_depth(doc: Doc, levels: int) -> Doc:
 
 
 class MarketDataStore(Protocol):
-    def put(self, symbol: str, depth: Doc | None, ticker: Doc | None) -> None: ...
+    def put(self, symbol: str, depth: Doc | None, ticker: Doc | None, pipe: Any = None) -> None:
+        """Store the docs. `pipe`: a Redis pipeline to queue the write on (the matcher sends its
+        post-commit commands together); stores without Redis ignore it."""
+        ...
 
     def depth(self, symbol: str, levels: int) -> Doc | None: ...
 
@@ -47,7 +52,7 @@ class MemoryMarketData:
         self._ticker: dict[str, Doc] = {}
         self._lock = threading.Lock()
 
-    def put(self, symbol: str, depth: Doc | None, ticker: Doc | None) -> None:
+    def put(self, symbol: str, depth: Doc | None, ticker: Doc | None, pipe: Any = None) -> None:
         with self._lock:
             if depth is not None:
                 self._depth[symbol] = depth
@@ -66,14 +71,16 @@ class RedisMarketData:
     def __init__(self, redis_client) -> None:  # type: ignore[no-untyped-def]
         self._redis = redis_client
 
-    def put(self, symbol: str, depth: Doc | None, ticker: Doc | None) -> None:
+    def put(self, symbol: str, depth: Doc | None, ticker: Doc | None, pipe: Any = None) -> None:
+        # orjson: the same compact JSON as json.dumps(separators=(",", ":")) for these docs (str, int and
+        # None values; non-ASCII as UTF-8 rather than \u escapes), in a fraction of the time.
         mapping = {}
         if depth is not None:
-            mapping[depth_key(symbol)] = json.dumps(depth, separators=(",", ":"))
+            mapping[depth_key(symbol)] = orjson.dumps(depth)
         if ticker is not None:
-            mapping[ticker_key(symbol)] = json.dumps(ticker, separators=(",", ":"))
+            mapping[ticker_key(symbol)] = orjson.dumps(ticker)
         if mapping:
-            self._redis.mset(mapping)
+            (pipe if pipe is not None else self._redis).mset(mapping)
 
     def depth(self, symbol: str, levels: int) -> Doc | None:
         raw = self._redis.get(depth_key(symbol))

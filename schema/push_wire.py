@@ -9,14 +9,15 @@ connected elsewhere, was a third of an API process's CPU under order load.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 BATCH_MARKER = b"bourse-emits\n"
 EMIT_PREFIX = b'{"method": "emit", "room": "'
 
 
-def batch_payload(lines: list[str]) -> bytes:
-    return BATCH_MARKER + "\n".join(lines).encode()
+def batch_payload(lines: Sequence[str | bytes]) -> bytes:
+    """The lines as one message. The matcher's publisher hands bytes (orjson), other callers may hand str."""
+    return BATCH_MARKER + b"\n".join(line if isinstance(line, bytes) else line.encode() for line in lines)
 
 
 def batch_lines(message: bytes) -> Iterator[bytes] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine.commands import Command
 from schema import wire
@@ -27,7 +27,10 @@ class CommandBus(Protocol):
 
     def read(self, symbol: str, after: str, count: int, block_ms: int) -> list[tuple[str, Command]]: ...
 
-    def trim(self, symbol: str, upto: str) -> None: ...
+    def trim(self, symbol: str, upto: str, pipe: Any = None) -> None:
+        """Drop the entries at or before `upto`. `pipe`: a Redis pipeline to queue the command on (the
+        matcher sends its post-commit commands together); buses without Redis ignore it."""
+        ...
 
     def read_many(
         self, afters: dict[str, str], count: int, block_ms: int
@@ -107,7 +110,7 @@ class InProcessBus:
         with self._cond:
             return self._last.get(symbol)
 
-    def trim(self, symbol: str, upto: str) -> None:
+    def trim(self, symbol: str, upto: str, pipe: Any = None) -> None:
         upto_key = _id_tuple(upto)
         with self._cond:
             log = self._entries.get(symbol, [])
@@ -169,7 +172,9 @@ class RedisStreamBus:
         last = info.get("last-generated-id") or info.get(b"last-generated-id")
         return last.decode() if isinstance(last, bytes) else last
 
-    def trim(self, symbol: str, upto: str) -> None:
+    def trim(self, symbol: str, upto: str, pipe: Any = None) -> None:
         # Entries at or before `upto` are settled; keep everything after it.
         ms, n = _id_tuple(upto)
-        self._redis.xtrim(stream_key(symbol), minid=f"{ms}-{n + 1}", approximate=False)
+        (pipe if pipe is not None else self._redis).xtrim(
+            stream_key(symbol), minid=f"{ms}-{n + 1}", approximate=False
+        )

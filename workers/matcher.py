@@ -1,5 +1,6 @@
 """The matcher: the single writer of its symbols' books. Read a batch, apply, settle in one SQL
-transaction with the checkpoint, commit, trim the stream, then publish.
+transaction with the checkpoint, commit, then (in one Redis pipeline when scaled out) trim the stream
+every TRIM_EVERY entries, store depth and ticker, and publish.
 
 Recovery is the start path: claim the symbol (new fencing token), rebuild the book from SQL's open orders
 in engine-seq order at the checkpoint's seq, and read the stream after the checkpoint's stream id. The
@@ -52,6 +53,9 @@ from workers.settlement import FencingLost, Settled, claim_symbol, order_refs, s
 log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY_S = 1.0
+# Settled entries are trimmed from the stream once this many have piled up (an XTRIM per small batch was a
+# few percent of the matcher's CPU), on the once-a-second idle pass, and at the end of drain().
+TRIM_EVERY = 1000
 IDLE_BLOCK_MS = 50
 _RETRIES = 3
 _INSTRUMENT_FIELDS = (
@@ -104,6 +108,7 @@ class _Symbol:
         self.stats = DayStats(utcnow().date())
         self.published_seq = self.book.seq  # the last seq a depth message covered
         self.snapshot_at = 0.0
+        self.untrimmed = 0  # settled entries still in the stream (at or before the cursor)
 
 
 def _levels(rows: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]]:
@@ -124,7 +129,11 @@ class Matcher:
         publisher: Publisher | None = None,
         market_data: MarketDataStore | None = None,
         clock: Callable[[], datetime] = utcnow,
+        redis_pipeline: Callable[[], Any] | None = None,
     ) -> None:
+        """`redis_pipeline`: makes a non-transactional Redis pipeline on which the bus, market-data store
+        and publisher queue a batch's post-commit commands (trim, depth/ticker, pushes) as one round trip;
+        all three must accept `pipe=`. None: each sends its own."""
         self.settings = settings or Settings()
         self.sessions = session_factory
         self.bus = bus
@@ -133,6 +142,7 @@ class Matcher:
         self.publisher = publisher
         self.market_data = market_data
         self.clock = clock
+        self.redis_pipeline = redis_pipeline
         self.books: dict[str, _Symbol] = {}
         self._next_lease_check = 0.0
         self._next_idle_check = 0.0
@@ -262,6 +272,7 @@ class Matcher:
                     # ticker (a Redis restart drops them; GET /depth must not go empty on a quiet symbol)
                     st.cursor = self._checked_cursor(st.symbol, st.cursor)
                     self._store_market_data(st)
+                    self._trim(st)
                 if self.publisher is not None:
                     st.snapshot_at = now_m
                     self.publisher.emit("depth_snapshot", self._depth_doc(st), market_room(st.symbol))
@@ -277,6 +288,8 @@ class Matcher:
             n = self.step(block_ms=0)
             total += n
             if n == 0:
+                for st in list(self.books.values()):
+                    self._trim(st)
                 return total
         raise TimeoutError("the streams did not drain")
 
@@ -288,7 +301,18 @@ class Matcher:
         ids.update(c.order.order_id for _, c in entries if c.__class__ is Withdraw)  # type: ignore[attr-defined]
         session = self.sessions()
         try:
-            refs = order_refs(session, ids)
+            for attempt in range(1, _RETRIES + 1):
+                try:
+                    refs = order_refs(session, ids)
+                    break
+                except OperationalError:
+                    # The matcher's engine has no pre-ping (workers.runner): a connection that died while
+                    # pooled fails here first (or its prepared statements were dropped). Nothing is
+                    # applied yet, so read again in a fresh transaction.
+                    if attempt == _RETRIES:
+                        raise
+                    session.close()
+                    session = self.sessions()
             if session.get_bind().dialect.name != "postgresql":
                 # SQLite: a short read; it must not hold a read snapshot into the write below. PostgreSQL
                 # (read committed) keeps the connection and transaction for the settlement: one pool
@@ -349,10 +373,7 @@ class Matcher:
         )
         self.stats["batches"] += 1
         self.stats["commands"] += len(entries)
-        try:
-            self.bus.trim(st.symbol, last_id)
-        except Exception:  # trimming is housekeeping; the checkpoint already says where we are
-            log.exception("%s: trim failed", st.symbol)
+        st.untrimmed += len(entries)
         for t in settled.trades:
             st.stats.add(t["price"], t["qty"], t["executed_at"])
         self._after_commit(st, settled)
@@ -373,9 +394,9 @@ class Matcher:
             try:
                 settled = settle_batch(
                     session, st.symbol, steps, refs=refs, stream_id=last_id, seq=st.book.seq, token=st.token,
-                    now=self.clock(), views=views,
+                    now=self.clock(), views=views, commit=True,
                 )  # fmt: skip
-                session.commit()
+                session.commit()  # PostgreSQL committed with the writes (commit=True); SQLite commits here
                 return settled
             except FencingLost:
                 session.rollback()
@@ -432,18 +453,47 @@ class Matcher:
         }
         return market_view(st.instrument, live)
 
-    def _store_market_data(self, st: _Symbol) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _trim(self, st: _Symbol, pipe: Any = None) -> None:
+        """Drop the settled entries (at or before the cursor: never one the checkpoint does not cover)."""
+        if not st.untrimmed:
+            return
+        st.untrimmed = 0
+        try:
+            if pipe is None:
+                self.bus.trim(st.symbol, st.cursor)
+            else:
+                self.bus.trim(st.symbol, st.cursor, pipe)
+        except Exception:  # trimming is housekeeping; the checkpoint already says where we are
+            log.exception("%s: trim failed", st.symbol)
+
+    def _store_market_data(self, st: _Symbol, pipe: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
         depth, ticker = self._depth_doc(st), self._ticker_doc(st)
         if self.market_data is not None:
             try:
-                self.market_data.put(st.symbol, depth, ticker)
+                if pipe is None:
+                    self.market_data.put(st.symbol, depth, ticker)
+                else:
+                    self.market_data.put(st.symbol, depth, ticker, pipe)
             except Exception:
                 log.exception("%s: market data store write failed", st.symbol)
         return depth, ticker
 
     def _after_commit(self, st: _Symbol, settled: Settled) -> None:
+        """Trim (when due), store depth and ticker, push: all after the commit, and with
+        `redis_pipeline` in one Redis round trip, in that order."""
+        pipe = self.redis_pipeline() if self.redis_pipeline is not None else None
+        if st.untrimmed >= TRIM_EVERY:
+            self._trim(st, pipe)
+        self._publish_batch(st, settled, pipe)
+        if pipe is not None:
+            try:
+                pipe.execute()
+            except Exception:  # housekeeping and pushes: the batch is committed whatever happens here
+                log.exception("%s: post-commit Redis pipeline failed", st.symbol)
+
+    def _publish_batch(self, st: _Symbol, settled: Settled, pipe: Any) -> None:
         changes = st.book.take_changes()
-        _, ticker = self._store_market_data(st)
+        _, ticker = self._store_market_data(st, pipe)
         pub = self.publisher
         if pub is None:
             st.published_seq = st.book.seq
@@ -465,7 +515,10 @@ class Matcher:
             pub.emit("ticker", ticker, room)
         if settled.order_events or settled.accounts or settled.positions:
             self._push_accounts(st, settled, pub)
-        pub.flush()
+        if pipe is None:
+            pub.flush()
+        else:
+            pub.flush(pipe)
 
     def _push_accounts(self, st: _Symbol, settled: Settled, pub: Publisher) -> None:
         """User pushes from the rows settlement returned (state after the batch, no read after commit)."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.calendar import MarketCalendar, calendar_from_settings
@@ -35,6 +38,14 @@ def shard_symbols(symbols: Sequence[str], shard: int, shards: int) -> list[str]:
     return [s for i, s in enumerate(sorted(symbols)) if i % shards == shard]
 
 
+def matcher_engine(database_url: str) -> Engine:
+    """The matcher's engine. No pre-ping, whose round trip on every checkout (one per batch) was a few
+    percent of the matcher's CPU: a connection that died while pooled fails its first statement with a
+    connection-invalidated OperationalError, which the matcher retries on a fresh connection. No
+    psycopg-side prepared statements: settlement keeps SQL-level ones (workers.settlement._pg_run)."""
+    return make_engine(database_url, pool_size=2, pre_ping=False, psycopg_prepare=False)
+
+
 def build_matcher(
     settings: Settings,
     symbols: Sequence[str] | None,
@@ -49,7 +60,8 @@ def build_matcher(
     """A Matcher for `symbols` (None: every instrument in SQL). With settings.redis_url set, the Redis
     stream bus, lease, market-data store and Socket.IO publisher are built here unless given; embedded
     (`bourse serve`), pass the InProcessBus, MemoryMarketData and a CallbackPublisher."""
-    sessions = session_factory or make_session_factory(make_engine(settings.database_url, pool_size=2))
+    sessions = session_factory or make_session_factory(matcher_engine(settings.database_url))
+    redis_pipeline: Callable[[], Any] | None = None
     if symbols is None:
         with sessions() as session:
             symbols = all_symbols(session)
@@ -57,17 +69,22 @@ def build_matcher(
         import redis
 
         client = redis.Redis.from_url(settings.redis_url)
-        bus = bus or RedisStreamBus(client)
         lease = lease or RedisLease(
             client, worker_id or f"{socket.gethostname()}:{os.getpid()}", settings.lease_ttl_ms
         )
+        own = bus is None and market_data is None and publisher is None
+        bus = bus or RedisStreamBus(client)
         market_data = market_data or RedisMarketData(client)
-        publisher = publisher or SocketIORedisPublisher(settings.redis_url)
+        # On the matcher's client: the pushes share the post-commit pipeline and one connection's order.
+        publisher = publisher or SocketIORedisPublisher(settings.redis_url, client=client)
+        if own:  # all three built here, so all three take `pipe=`
+            redis_pipeline = functools.partial(client.pipeline, transaction=False)
     if bus is None:
         raise ValueError("embedded mode needs the in-process bus the API publishes to")
     return Matcher(
-        sessions, bus, symbols, settings=settings, lease=lease, publisher=publisher, market_data=market_data
-    )
+        sessions, bus, symbols, settings=settings, lease=lease, publisher=publisher, market_data=market_data,
+        redis_pipeline=redis_pipeline,
+    )  # fmt: skip
 
 
 def run_matchers(

@@ -24,11 +24,17 @@ Every move writes ledger rows, so per account the ledger sums equal the balances
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import psycopg
+import psycopg.errors
+from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -40,12 +46,12 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from engine.commands import Command, NewOrder, Replace, SetReference
@@ -97,10 +103,6 @@ class OrderRef(NamedTuple):
 
 
 _NEW = OrderStatus.NEW.value
-# PostgreSQL: one prepared statement text for every batch (the ids are one array parameter).
-_PG_ORDER_REFS = text(
-    "SELECT id, account_id, side, status, seq FROM orders WHERE id = ANY(CAST(:ids AS BIGINT[]))"
-)
 _REF_COLUMNS = (_orders.c.id, _orders.c.account_id, _orders.c.side, _orders.c.status, _orders.c.seq)
 
 
@@ -111,7 +113,7 @@ def order_refs(session: Session, order_ids: Iterable[int]) -> dict[int, OrderRef
         return {}
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        rows = conn.execute(_PG_ORDER_REFS, {"ids": ids}).all()
+        rows = _pg_order_refs(conn, ids)
     else:
         rows = conn.execute(select(*_REF_COLUMNS).where(_orders.c.id.in_(ids))).all()
     make = OrderRef._make
@@ -492,50 +494,128 @@ def _write_rows(
         conn.execute(insert(_ledger), ledger)
 
 
-# PostgreSQL: one statement per table, the batch passed as arrays and joined with unnest(). A few hundred
-# rows cost one round trip and one prepared statement instead of per-row parameter handling.
-_PG_POSITIONS = text("""
-    UPDATE positions AS p SET qty = p.qty + d.dq, held_qty = p.held_qty + d.dh,
-        cost_basis = p.cost_basis + d.dc, realized_pnl = p.realized_pnl + d.dr
-    FROM unnest(CAST(:acct AS BIGINT[]), CAST(:dq AS BIGINT[]), CAST(:dh AS BIGINT[]), CAST(:dc AS BIGINT[]),
-                CAST(:dr AS BIGINT[])) AS d(acct, dq, dh, dc, dr)
-    WHERE p.symbol = :symbol AND p.account_id = d.acct""")
-_PG_ORDERS = text("""
-    UPDATE orders AS o SET
-        filled_qty = o.filled_qty + d.fq, filled_notional = o.filled_notional + d.fn,
-        canceled_qty = o.canceled_qty + d.cq, hold_cash = o.hold_cash + d.hc, hold_qty = o.hold_qty + d.hq,
-        pending_hold = o.pending_hold + d.ph, status = COALESCE(d.status, o.status),
-        seq = COALESCE(d.seq, o.seq),
-        qty = COALESCE(d.qty, o.qty), reason = COALESCE(d.reason, o.reason),
-        triggered = COALESCE(d.trig, o.triggered),
-        limit_price = CASE WHEN d.setp THEN d.lp ELSE o.limit_price END,
-        stop_price = CASE WHEN d.setp THEN d.sp ELSE o.stop_price END,
-        updated_at = :now
-    FROM unnest(CAST(:id AS BIGINT[]), CAST(:fq AS BIGINT[]), CAST(:fn AS BIGINT[]), CAST(:cq AS BIGINT[]),
-                CAST(:hc AS BIGINT[]), CAST(:hq AS BIGINT[]), CAST(:ph AS BIGINT[]),
-                CAST(:status AS VARCHAR[]), CAST(:seq AS BIGINT[]), CAST(:qty AS BIGINT[]),
-                CAST(:reason AS VARCHAR[]), CAST(:trig AS BOOLEAN[]), CAST(:setp AS BOOLEAN[]),
-                CAST(:lp AS BIGINT[]), CAST(:sp AS BIGINT[]))
-        AS d(id, fq, fn, cq, hc, hq, ph, status, seq, qty, reason, trig, setp, lp, sp)
-    WHERE o.id = d.id""")
-# The ids come from the column's default (the trades sequence) and are returned with each row's seq
-# (unique within the symbol), so the ledger rows can point at them without a nextval round trip first.
-_PG_TRADES = text("""
-    INSERT INTO trades (symbol, seq, price, qty, aggressor, buy_order_id, sell_order_id, buyer_account_id,
-                        seller_account_id, executed_at)
-    SELECT * FROM unnest(CAST(:symbol AS VARCHAR[]), CAST(:seq AS BIGINT[]),
-        CAST(:price AS BIGINT[]), CAST(:qty AS BIGINT[]), CAST(:aggressor AS VARCHAR[]),
-        CAST(:buy AS BIGINT[]), CAST(:sell AS BIGINT[]), CAST(:buyer AS BIGINT[]), CAST(:seller AS BIGINT[]),
-        CAST(:at AS TIMESTAMPTZ[]))
-    RETURNING id, seq""")
-_PG_LEDGER = text("""
-    INSERT INTO ledger (account_id, kind, symbol, cash_available_delta, cash_held_delta, qty_delta,
-                        held_qty_delta, order_id, trade_id, created_at)
-    SELECT d.*, CAST(:now AS TIMESTAMPTZ) FROM unnest(CAST(:acct AS BIGINT[]), CAST(:kind AS VARCHAR[]),
-        CAST(:symbol AS VARCHAR[]), CAST(:ca AS BIGINT[]), CAST(:ch AS BIGINT[]), CAST(:q AS BIGINT[]),
-        CAST(:hq AS BIGINT[]), CAST(:oid AS BIGINT[]), CAST(:tid AS BIGINT[]))
-        AS d(acct, kind, symbol, ca, ch, q, hq, oid, tid)""")
-
+# PostgreSQL: psycopg directly, on the session's own connection and transaction. The statements are
+# prepared once per connection (SQL PREPARE, `_PG_STATEMENTS`) and a round trip is one simple-protocol
+# query of `EXECUTE name(literals); ...` (psycopg's ClientCursor binds the literals): one send, one wait
+# and one parse of short EXECUTE texts, against plans the server already has. A batch costs four round
+# trips: BEGIN (psycopg's) and the refs (order_refs); the fence and the traders' positions (read before
+# the events are walked: realized P&L needs the running cost basis); then every write, the pushed rows'
+# state and (commit=True) the COMMIT. Why not psycopg's pipeline mode: its per-statement bookkeeping cost
+# the matcher more CPU than the round trips it saved. One statement per table, the batch passed as
+# arrays joined with unnest(); the arrays go as PostgreSQL array literals built here (`_ints`, `_texts`,
+# ...): psycopg's list dumper inspects every element to choose the array's type.
+#
+# name -> (parameter types, statement with $n parameters)
+_PG_STATEMENTS: dict[str, tuple[str, str]] = {
+    "bourse_settle_refs": (
+        "bigint[]",
+        "SELECT id, account_id, side, status, seq FROM orders WHERE id = ANY($1)",
+    ),
+    "bourse_settle_fence": (
+        "text, bigint, timestamptz, text, bigint",
+        """UPDATE checkpoints SET stream_id = $1, seq = $2, updated_at = $3
+        WHERE symbol = $4 AND fencing_token = $5""",
+    ),
+    "bourse_settle_holdings": (
+        "text, bigint[]",
+        "SELECT account_id, qty, cost_basis FROM positions WHERE symbol = $1 AND account_id = ANY($2)",
+    ),
+    # Rows are locked by statements of their own, accounts by id and then positions by account, the order
+    # of the API's intake function (bourse_place_orders): the order in which an UPDATE ... FROM unnest()
+    # reaches its rows is the plan's choice.
+    "bourse_settle_lock_accounts": (
+        "bigint[]",
+        "SELECT count(*) FROM (SELECT 1 FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked",
+    ),
+    "bourse_settle_accounts": (
+        "bigint[], bigint[], bigint[]",
+        """UPDATE accounts AS a SET cash_available = a.cash_available + d.av, cash_held = a.cash_held + d.he
+        FROM unnest($1, $2, $3) AS d(id, av, he)
+        WHERE a.id = d.id RETURNING a.id, a.cash_available, a.cash_held""",
+    ),
+    "bourse_settle_new_positions": (
+        "text, bigint[]",
+        """INSERT INTO positions (account_id, symbol, qty, held_qty, cost_basis, realized_pnl)
+        SELECT a, $1, 0, 0, 0, 0 FROM unnest($2) AS a ON CONFLICT (account_id, symbol) DO NOTHING""",
+    ),
+    "bourse_settle_lock_positions": (
+        "text, bigint[]",
+        """SELECT count(*) FROM (SELECT 1 FROM positions WHERE symbol = $1 AND account_id = ANY($2)
+        ORDER BY account_id FOR UPDATE) AS locked""",
+    ),
+    "bourse_settle_positions": (
+        "text, bigint[], bigint[], bigint[], bigint[], bigint[]",
+        """UPDATE positions AS p SET qty = p.qty + d.dq, held_qty = p.held_qty + d.dh,
+            cost_basis = p.cost_basis + d.dc, realized_pnl = p.realized_pnl + d.dr
+        FROM unnest($2, $3, $4, $5, $6) AS d(acct, dq, dh, dc, dr)
+        WHERE p.symbol = $1 AND p.account_id = d.acct
+        RETURNING p.account_id, p.symbol, p.qty, p.held_qty, p.cost_basis, p.realized_pnl""",
+    ),
+    "bourse_settle_orders": (
+        "timestamptz, bigint[], bigint[], bigint[], bigint[], bigint[], bigint[], bigint[], varchar[],"
+        " bigint[], bigint[], varchar[], boolean[], boolean[], bigint[], bigint[]",
+        """UPDATE orders AS o SET
+            filled_qty = o.filled_qty + d.fq, filled_notional = o.filled_notional + d.fn,
+            canceled_qty = o.canceled_qty + d.cq, hold_cash = o.hold_cash + d.hc,
+            hold_qty = o.hold_qty + d.hq,
+            pending_hold = o.pending_hold + d.ph, status = COALESCE(d.status, o.status),
+            seq = COALESCE(d.seq, o.seq),
+            qty = COALESCE(d.qty, o.qty), reason = COALESCE(d.reason, o.reason),
+            triggered = COALESCE(d.trig, o.triggered),
+            limit_price = CASE WHEN d.setp THEN d.lp ELSE o.limit_price END,
+            stop_price = CASE WHEN d.setp THEN d.sp ELSE o.stop_price END,
+            updated_at = $1
+        FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+            AS d(id, fq, fn, cq, hc, hq, ph, status, seq, qty, reason, trig, setp, lp, sp)
+        WHERE o.id = d.id
+        RETURNING o.id, o.client_order_id, o.symbol, o.side, o.type, o.time_in_force, o.qty, o.filled_qty,
+            o.canceled_qty, o.filled_notional, o.limit_price, o.stop_price, o.expire_at, o.post_only, o.stp,
+            o.status, o.reason, o.hold_cash, o.hold_qty, o.pending_hold, o.created_at, o.updated_at""",
+    ),
+    # Trades and their ledger rows in one statement: the trades' ids come from the column's default and
+    # the ledger rows find theirs by the trade's seq (unique within the symbol); it returns (id, seq) for
+    # the pushes. Ledger rows keep the batch's order (WITH ORDINALITY), whatever join the plan picks.
+    "bourse_settle_trades_ledger": (
+        "text, timestamptz, bigint[], bigint[], bigint[], varchar[], bigint[], bigint[], bigint[], bigint[],"
+        " timestamptz[], bigint[], varchar[], varchar[], bigint[], bigint[], bigint[], bigint[], bigint[],"
+        " bigint[]",
+        """WITH t AS (
+            INSERT INTO trades (symbol, seq, price, qty, aggressor, buy_order_id, sell_order_id,
+                                buyer_account_id, seller_account_id, executed_at)
+            SELECT $1, * FROM unnest($3, $4, $5, $6, $7, $8, $9, $10, $11)
+            RETURNING id, seq
+        ), l AS (
+            INSERT INTO ledger (account_id, kind, symbol, cash_available_delta, cash_held_delta, qty_delta,
+                                held_qty_delta, order_id, trade_id, created_at)
+            SELECT d.acct, d.kind, d.symbol, d.ca, d.ch, d.q, d.hq, d.oid, t.id, $2
+            FROM unnest($12, $13, $14, $15, $16, $17, $18, $19, $20)
+                WITH ORDINALITY AS d(acct, kind, symbol, ca, ch, q, hq, oid, tseq, ord)
+            LEFT JOIN t ON t.seq = d.tseq
+            ORDER BY d.ord
+        )
+        SELECT id, seq FROM t""",
+    ),
+    "bourse_settle_reference": (
+        "bigint, text",
+        "UPDATE instruments SET reference_price = $1 WHERE symbol = $2",
+    ),
+    "bourse_settle_order_views": (
+        "bigint[]",
+        """SELECT id, client_order_id, symbol, side, type, time_in_force, qty, filled_qty, canceled_qty,
+            filled_notional, limit_price, stop_price, expire_at, post_only, stp, status, reason, hold_cash,
+            hold_qty, pending_hold, created_at, updated_at FROM orders WHERE id = ANY($1)""",
+    ),
+    "bourse_settle_position_views": (
+        "text, bigint[]",
+        """SELECT account_id, symbol, qty, held_qty, cost_basis, realized_pnl FROM positions
+        WHERE symbol = $1 AND account_id = ANY($2)""",
+    ),
+    "bourse_settle_account_views": (
+        "bigint[]",
+        "SELECT id, cash_available, cash_held FROM accounts WHERE id = ANY($1)",
+    ),
+}
+_PREPARED_KEY = "bourse_settle_prepared"  # in the pooled DBAPI connection's info: PREPAREs were sent
 
 # What schema.views.order_view / position_view read; the pushes are built from rows with these columns.
 ORDER_VIEW_COLUMNS = (
@@ -544,97 +624,256 @@ ORDER_VIEW_COLUMNS = (
     "hold_cash", "hold_qty", "pending_hold", "created_at", "updated_at",
 )  # fmt: skip
 POSITION_VIEW_COLUMNS = ("account_id", "symbol", "qty", "held_qty", "cost_basis", "realized_pnl")
-_PG_POSITIONS_RETURNING = text(
-    _PG_POSITIONS.text + " RETURNING " + ", ".join(f"p.{c}" for c in POSITION_VIEW_COLUMNS)
-)
-_PG_ORDERS_RETURNING = text(_PG_ORDERS.text + " RETURNING " + ", ".join(f"o.{c}" for c in ORDER_VIEW_COLUMNS))
 
 
-def _write_arrays(
+def _ints(values: Iterable[int | None]) -> str:
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+
+
+def _dense_ints(values: Iterable[int]) -> str:
+    """`_ints` for values that are never None (most columns): the map is several times faster."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _texts(values: Iterable[str | None]) -> str:
+    # Quoted: an element could be empty or hold a comma, brace or quote.
+    return (
+        "{"
+        + ",".join(
+            "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values
+        )
+        + "}"
+    )
+
+
+def _bools(values: Iterable[bool | None]) -> str:
+    return "{" + ",".join("NULL" if v is None else ("t" if v else "f") for v in values) + "}"
+
+
+def _times(values: Iterable[datetime]) -> str:
+    # isoformat keeps the offset of an aware datetime; a naive one is read in the session's time zone,
+    # as psycopg's own dumper would have it.
+    return "{" + ",".join('"' + v.isoformat() + '"' for v in values) + "}"
+
+
+def _driver(conn: Connection) -> Any:
+    """The psycopg connection under `conn`: the same connection, in the same transaction."""
+    return conn.connection.driver_connection
+
+
+@contextmanager
+def _pg_errors(conn: Connection) -> Iterator[None]:
+    """psycopg's errors as SQLAlchemy's, as if SQLAlchemy had run the statements (the matcher retries an
+    OperationalError and the tests expect an IntegrityError), and a broken connection invalidated so the
+    pool never hands it out again (the matcher's engine has no pre-ping)."""
+    try:
+        yield
+    except psycopg.errors.InvalidSqlStatementName as exc:
+        # Someone deallocated our prepared statements (DEALLOCATE ALL): prepared again on the next try,
+        # so an OperationalError, which the matcher retries on a fresh transaction.
+        conn.info.pop(_PREPARED_KEY, None)
+        raise OperationalError(None, None, exc) from exc
+    except psycopg.Error as exc:
+        driver = _driver(conn)
+        broken = driver is None or driver.closed or bool(getattr(driver, "broken", False))
+        if broken:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            None, None, exc, psycopg.Error, connection_invalidated=broken, dialect=conn.dialect
+        ) from exc
+
+
+_Call = tuple[str, Sequence[Any]]  # (prepared statement name, its parameters)
+
+
+@functools.cache
+def _pg_sql(name: str, index: int) -> str:
+    """Statement `name` as plain SQL for call `index` of a query: each $n a cast named placeholder."""
+    types, sql = _PG_STATEMENTS[name]
+    kinds = [t.strip() for t in types.split(",")]
+    return re.sub(r"\$(\d+)", lambda m: f"CAST(%(c{index}_{m[1]})s AS {kinds[int(m[1]) - 1]})", sql)
+
+
+def _pg_run(conn: Connection, calls: Sequence[_Call], tail: str = "") -> list[Any]:
+    """Run `calls` (then the literal SQL `tail`, e.g. "; COMMIT") as one query: one round trip. Returns
+    per call its rows (namedtuples) or, for a statement returning none, its row count.
+
+    The statements are EXECUTEd from SQL-level prepared statements on connections where psycopg prepares
+    nothing itself (prepare_threshold None: the matcher's engine, workers.runner.matcher_engine): psycopg
+    answers a rollback with DEALLOCATE ALL when it holds prepared statements of its own, which would
+    drop ours. Elsewhere (tests, other engines) each call is sent as plain SQL, planned every time."""
+    pg = _driver(conn)
+    with _pg_errors(conn):
+        if pg.prepare_threshold is None:
+            info = conn.info
+            if not info.get(_PREPARED_KEY):
+                # Once per connection. A PREPARE outlives a rollback of the transaction it ran in.
+                psycopg.ClientCursor(pg).execute(
+                    "; ".join(f"PREPARE {n}({types}) AS {sql}" for n, (types, sql) in _PG_STATEMENTS.items())
+                )
+                info[_PREPARED_KEY] = True
+            query = "; ".join(f"EXECUTE {name}({', '.join(['%s'] * len(args))})" for name, args in calls)
+            params: Any = [arg for _, args in calls for arg in args]
+        else:
+            query = "; ".join(_pg_sql(name, i) for i, (name, _) in enumerate(calls))
+            params = {f"c{i}_{n}": arg for i, (_, args) in enumerate(calls) for n, arg in enumerate(args, 1)}
+        cur = psycopg.ClientCursor(pg, row_factory=namedtuple_row)
+        cur.execute(query + tail, params)
+        out: list[Any] = []
+        for _ in calls:
+            out.append(cur.fetchall() if cur.description is not None else cur.rowcount)
+            cur.nextset()
+        return out
+
+
+def _pg_order_refs(conn: Connection, ids: list[int]) -> list[Any]:
+    return _pg_run(conn, [("bourse_settle_refs", (_dense_ints(ids),))])[0]  # type: ignore[no-any-return]
+
+
+def _pg_fence(
+    conn: Connection, symbol: str, token: int, stream_id: str, seq: int, now: datetime, traders: set[int]
+) -> list[Any]:
+    """The fenced checkpoint update and the traders' positions (account_id, qty, cost_basis): one round
+    trip. Raises FencingLost if the token is stale."""
+    calls: list[_Call] = [("bourse_settle_fence", (stream_id, seq, now, symbol, token))]
+    if traders:
+        calls.append(("bourse_settle_holdings", (symbol, _dense_ints(sorted(traders)))))
+    got = _pg_run(conn, calls)
+    if got[0] != 1:
+        raise FencingLost(f"{symbol}: fencing token {token} is stale")
+    return got[1] if traders else []  # type: ignore[no-any-return]
+
+
+def _pg_write(
     conn: Connection,
-    symbol: str,
+    batch: _Batch,
+    cash: list[tuple[int, int, int]],
+    new_positions: list[int],
     moved: list[tuple[int, _Holding]],
     orders: list[tuple[int, _OrderChange]],
-    trades: list[dict],
-    ledger: list[dict],
-    now: datetime,
-    returning: bool = False,
-) -> tuple[list[Any], list[Any]]:
-    """Write the batch; with `returning`, also return the updated (positions, orders) rows: the state after
-    the batch, for the pushes, at no extra round trip."""
-    position_rows: list[Any] = []
-    order_rows: list[Any] = []
+    *,
+    views: bool,
+    commit: bool,
+) -> None:
+    """Every write of the batch in one round trip, with the COMMIT if `commit` (if a statement fails the
+    server skips the rest, the COMMIT included, and the caller rolls back); with `views`, the pushed rows'
+    state after the batch into batch.out (RETURNING, and a SELECT for the few pushed rows no statement
+    wrote)."""
+    symbol, now, out, trades, ledger = batch.symbol, batch.now, batch.out, batch.trades, batch.ledger
+    calls: list[_Call] = []
+    at: dict[str, int] = {}  # call name -> its index in calls
+
+    def call(name: str, *args: Any) -> None:
+        at[name] = len(calls)
+        calls.append((name, args))
+
+    if cash:  # accounts first, in id order: the lock order the API uses too (account, then position)
+        ids = _dense_ints(a for a, _, _ in cash)
+        call("bourse_settle_lock_accounts", ids)
+        call(
+            "bourse_settle_accounts",
+            ids,
+            _dense_ints(av for _, av, _ in cash),
+            _dense_ints(h for _, _, h in cash),
+        )
+    if new_positions:
+        call("bourse_settle_new_positions", symbol, _dense_ints(new_positions))
     if moved:
-        result = conn.execute(
-            _PG_POSITIONS_RETURNING if returning else _PG_POSITIONS,
-            {"symbol": symbol, "acct": [a for a, _ in moved], "dq": [h.d_qty for _, h in moved],
-             "dh": [h.d_held for _, h in moved], "dc": [h.d_cost for _, h in moved],
-             "dr": [h.d_realized for _, h in moved]},
+        accounts = _dense_ints(a for a, _ in moved)
+        call("bourse_settle_lock_positions", symbol, accounts)
+        call(
+            "bourse_settle_positions", symbol, accounts, _dense_ints(h.d_qty for _, h in moved),
+            _dense_ints(h.d_held for _, h in moved), _dense_ints(h.d_cost for _, h in moved),
+            _dense_ints(h.d_realized for _, h in moved),
         )  # fmt: skip
-        if returning:
-            position_rows = result.all()
     if orders:
         cs = [c for _, c in orders]
-        result = conn.execute(
-            _PG_ORDERS_RETURNING if returning else _PG_ORDERS,
-            {"now": now, "id": [oid for oid, _ in orders], "fq": [c.filled_qty for c in cs],
-             "fn": [c.filled_notional for c in cs], "cq": [c.canceled_qty for c in cs],
-             "hc": [c.hold_cash for c in cs], "hq": [c.hold_qty for c in cs],
-             "ph": [c.pending_hold for c in cs],
-             "status": [c.status for c in cs], "seq": [c.seq for c in cs], "qty": [c.qty for c in cs],
-             "reason": [c.reason for c in cs], "trig": [c.triggered for c in cs],
-             "setp": [c.set_prices for c in cs], "lp": [c.limit_price for c in cs],
-             "sp": [c.stop_price for c in cs]},
+        call(
+            "bourse_settle_orders", now, _dense_ints(oid for oid, _ in orders),
+            _dense_ints(c.filled_qty for c in cs), _dense_ints(c.filled_notional for c in cs),
+            _dense_ints(c.canceled_qty for c in cs), _dense_ints(c.hold_cash for c in cs),
+            _dense_ints(c.hold_qty for c in cs), _dense_ints(c.pending_hold for c in cs),
+            _texts(c.status for c in cs), _ints(c.seq for c in cs), _ints(c.qty for c in cs),
+            _texts(c.reason for c in cs), _bools(c.triggered for c in cs), _bools(c.set_prices for c in cs),
+            _ints(c.limit_price for c in cs), _ints(c.stop_price for c in cs),
         )  # fmt: skip
-        if returning:
-            order_rows = result.all()
-    if trades:
-        returned = conn.execute(
-            _PG_TRADES,
-            {"symbol": [t["symbol"] for t in trades],
-             "seq": [t["seq"] for t in trades], "price": [t["price"] for t in trades],
-             "qty": [t["qty"] for t in trades], "aggressor": [t["aggressor"] for t in trades],
-             "buy": [t["buy_order_id"] for t in trades], "sell": [t["sell_order_id"] for t in trades],
-             "buyer": [t["buyer_account_id"] for t in trades],
-             "seller": [t["seller_account_id"] for t in trades],
-             "at": [t["executed_at"] for t in trades]},
+    if ledger:  # every trade writes ledger rows, so no ledger rows means no trades either
+        seq_of = [t["seq"] for t in trades]
+        call(
+            "bourse_settle_trades_ledger", symbol, now, _dense_ints(seq_of),
+            _dense_ints(t["price"] for t in trades), _dense_ints(t["qty"] for t in trades),
+            _texts(t["aggressor"] for t in trades), _dense_ints(t["buy_order_id"] for t in trades),
+            _dense_ints(t["sell_order_id"] for t in trades),
+            _dense_ints(t["buyer_account_id"] for t in trades),
+            _dense_ints(t["seller_account_id"] for t in trades), _times(t["executed_at"] for t in trades),
+            _dense_ints(r["account_id"] for r in ledger), _texts(r["kind"] for r in ledger),
+            _texts(r["symbol"] for r in ledger), _dense_ints(r["cash_available_delta"] for r in ledger),
+            _dense_ints(r["cash_held_delta"] for r in ledger), _dense_ints(r["qty_delta"] for r in ledger),
+            _dense_ints(r["held_qty_delta"] for r in ledger), _ints(r["order_id"] for r in ledger),
+            _ints(None if r["_trade"] is None else seq_of[r["_trade"]] for r in ledger),
         )  # fmt: skip
-        id_of_seq = {r.seq: r.id for r in returned}
-        _set_trade_ids(trades, ledger, [id_of_seq[t["seq"]] for t in trades])
-    else:
-        for row in ledger:
-            del row["_trade"]
+    if batch.reference_price is not None:
+        call("bourse_settle_reference", batch.reference_price, symbol)
+    missing_orders: set[int] = set()
+    missing_positions: set[int] = set()
+    missing_accounts: set[int] = set()
+    if views:
+        # Pushed rows no statement above returns (known before sending): an order whose only event is a
+        # rejected replace, an account or position whose deltas summed to zero.
+        missing_orders = {oid for _, oid, _ in out.order_events}.difference(batch.orders)
+        if missing_orders:
+            call("bourse_settle_order_views", _dense_ints(sorted(missing_orders)))
+        missing_positions = out.positions.difference(a for a, _ in moved)
+        if missing_positions:
+            call("bourse_settle_position_views", symbol, _dense_ints(sorted(missing_positions)))
+        missing_accounts = out.accounts.difference(a for a, _, _ in cash)
+        if missing_accounts:
+            call("bourse_settle_account_views", _dense_ints(sorted(missing_accounts)))
+    if not calls:
+        if commit:
+            _pg_run(conn, [], "COMMIT")
+        return
+    got = _pg_run(conn, calls, "; COMMIT" if commit else "")
     if ledger:
-        conn.execute(
-            _PG_LEDGER,
-            {"now": now, "acct": [r["account_id"] for r in ledger], "kind": [r["kind"] for r in ledger],
-             "symbol": [r["symbol"] for r in ledger], "ca": [r["cash_available_delta"] for r in ledger],
-             "ch": [r["cash_held_delta"] for r in ledger], "q": [r["qty_delta"] for r in ledger],
-             "hq": [r["held_qty_delta"] for r in ledger], "oid": [r["order_id"] for r in ledger],
-             "tid": [r["trade_id"] for r in ledger]},
-        )  # fmt: skip
-    return position_rows, order_rows
+        id_of_seq = {r.seq: r.id for r in got[at["bourse_settle_trades_ledger"]]}
+        for t in trades:
+            t["id"] = id_of_seq[t["seq"]]
+    if not views:
+        return
+    if out.order_events:
+        want = {oid for _, oid, _ in out.order_events}
+        rows = {r.id: r for r in got[at["bourse_settle_orders"]] if r.id in want} if orders else {}
+        if missing_orders:
+            rows.update((r.id, r) for r in got[at["bourse_settle_order_views"]])
+        out.order_rows = rows
+    if out.accounts:
+        account_rows = list(got[at["bourse_settle_accounts"]]) if cash else []
+        if missing_accounts:
+            account_rows.extend(got[at["bourse_settle_account_views"]])
+        out.account_rows = account_rows
+    if out.positions:
+        position_rows = (
+            [r for r in got[at["bourse_settle_positions"]] if r.account_id in out.positions] if moved else []
+        )
+        if missing_positions:
+            position_rows.extend(got[at["bourse_settle_position_views"]])
+        out.position_rows = position_rows
 
 
 _ORDER_VIEW_SELECT = tuple(_orders.c[c] for c in ORDER_VIEW_COLUMNS)
 _POSITION_VIEW_SELECT = tuple(_positions.c[c] for c in POSITION_VIEW_COLUMNS)
 
 
-def _view_rows(
-    session: Session, conn: Connection, out: Settled, order_rows: list[Any], position_rows: list[Any]
-) -> None:
-    """Fill out.order_rows / account_rows / position_rows with the state after the batch (in the settlement
-    transaction, after its writes): what RETURNING gave, plus one SELECT per table for the rest (every row
-    on SQLite; on PostgreSQL the accounts, whose UPDATE is a per-row executemany kept in id order for the
-    lock order, and the rare order or position with an event but no UPDATE of its own)."""
+def _view_rows(session: Session, conn: Connection, out: Settled) -> None:
+    """SQLite: fill out.order_rows / account_rows / position_rows with the state after the batch (in the
+    settlement transaction, after its writes), one SELECT per table. PostgreSQL gets them from its
+    writes' RETURNING (_pg_write)."""
     want = {oid for _, oid, _ in out.order_events}
     if want:
-        rows = {r.id: r for r in order_rows if r.id in want}
-        missing = want.difference(rows)
-        if missing:
-            for r in conn.execute(select(*_ORDER_VIEW_SELECT).where(among(session, _orders.c.id, missing))):
-                rows[r.id] = r
-        out.order_rows = rows
+        out.order_rows = {
+            r.id: r
+            for r in conn.execute(select(*_ORDER_VIEW_SELECT).where(among(session, _orders.c.id, want)))
+        }
     if out.accounts:
         out.account_rows = conn.execute(
             select(_accounts.c.id, _accounts.c.cash_available, _accounts.c.cash_held).where(
@@ -642,17 +881,11 @@ def _view_rows(
             )
         ).all()
     if out.positions:
-        got = [r for r in position_rows if r.account_id in out.positions]
-        missing = out.positions.difference(r.account_id for r in got)
-        if missing:
-            got.extend(
-                conn.execute(
-                    select(*_POSITION_VIEW_SELECT).where(
-                        _positions.c.symbol == out.symbol, among(session, _positions.c.account_id, missing)
-                    )
-                ).all()
+        out.position_rows = conn.execute(
+            select(*_POSITION_VIEW_SELECT).where(
+                _positions.c.symbol == out.symbol, among(session, _positions.c.account_id, out.positions)
             )
-        out.position_rows = got
+        ).all()
 
 
 def _set_trade_ids(trades: list[dict], ledger: list[dict], ids: Sequence[int]) -> None:
@@ -666,19 +899,10 @@ def _set_trade_ids(trades: list[dict], ledger: list[dict], ids: Sequence[int]) -
 
 
 def _trade_ids(session: Session, n: int) -> list[int]:
-    """Ids for `n` new trades, taken before the insert so the ledger rows can point at them and the insert
-    is a plain pipelined executemany (RETURNING over many rows costs a large, never-cached statement)."""
-    conn = session.connection()
-    if session.get_bind().dialect.name == "postgresql":
-        return list(
-            conn.execute(
-                text("SELECT nextval(pg_get_serial_sequence('trades', 'id')) FROM generate_series(1, :n)"),
-                {"n": n},
-            ).scalars()
-        )
-    # SQLite: settlement holds the database's write lock (the checkpoint update came first), so no other
-    # transaction can insert a trade between this read and the insert.
-    top = conn.execute(select(func.coalesce(func.max(_trades.c.id), 0))).scalar_one()
+    """SQLite: ids for `n` new trades, taken before the insert so the ledger rows can point at them.
+    Settlement holds the database's write lock (the checkpoint update came first), so no other
+    transaction can insert a trade between this read and the insert."""
+    top = session.connection().execute(select(func.coalesce(func.max(_trades.c.id), 0))).scalar_one()
     return list(range(top + 1, top + 1 + n))
 
 
@@ -714,6 +938,7 @@ def settle_batch(
     token: int,
     now: datetime,
     views: bool = True,
+    commit: bool = False,
 ) -> Settled:
     """Write one batch's effects and the checkpoint (stream id, book seq) in the caller's transaction.
 
@@ -722,37 +947,42 @@ def settle_batch(
 
     With `views`, the returned Settled also carries the pushed rows' state after the batch
     (order_rows, account_rows, position_rows), so the publisher needs no read after commit.
+
+    With `commit`, PostgreSQL commits in the round trip of the writes; the caller still calls
+    `session.commit()` (a no-op there, the commit on SQLite).
     """
     conn = session.connection()
-    result = conn.execute(
-        _UPDATE_CHECKPOINT,
-        {"c_symbol": symbol, "c_token": token, "c_stream_id": stream_id, "c_seq": seq, "c_now": now},
-    )
-    if result.rowcount != 1:
-        raise FencingLost(f"{symbol}: fencing token {token} is stale")
-
-    batch = _Batch(symbol, refs, now)
+    pg = conn.dialect.name == "postgresql"
     traders: set[int] = set()
-    share_movers: set[int] = set()
-    for command, events in steps:
+    for _command, events in steps:
         for ev in events:
-            cls = ev.__class__
-            if cls is Trade:
+            if ev.__class__ is Trade:
                 traders.add(ev.maker_account)  # type: ignore[union-attr]
                 traders.add(ev.taker_account)  # type: ignore[union-attr]
-            elif ev.released_qty if cls in (Canceled, Rejected, Reduced, Replaced) else False:  # type: ignore[union-attr]
-                share_movers.add(ev.account)  # type: ignore[union-attr]
-        if isinstance(command, Replace):
-            share_movers.add(command.account)
-    if traders:
-        rows = conn.execute(
-            select(_positions.c.account_id, _positions.c.qty, _positions.c.cost_basis).where(
-                _positions.c.symbol == symbol, among(session, _positions.c.account_id, traders)
-            )
-        ).all()
-        for r in rows:
-            batch.holdings[r.account_id] = _Holding(r.qty, r.cost_basis)
-        _insert_missing_positions(session, symbol, traders - {r.account_id for r in rows})
+    if pg:
+        held = _pg_fence(conn, symbol, token, stream_id, seq, now, traders)
+    else:
+        result = conn.execute(
+            _UPDATE_CHECKPOINT,
+            {"c_symbol": symbol, "c_token": token, "c_stream_id": stream_id, "c_seq": seq, "c_now": now},
+        )
+        if result.rowcount != 1:
+            raise FencingLost(f"{symbol}: fencing token {token} is stale")
+        held = (
+            conn.execute(
+                select(_positions.c.account_id, _positions.c.qty, _positions.c.cost_basis).where(
+                    _positions.c.symbol == symbol, among(session, _positions.c.account_id, traders)
+                )
+            ).all()
+            if traders
+            else []
+        )
+    batch = _Batch(symbol, refs, now)
+    for account_id, qty, cost_basis in held:
+        batch.holdings[account_id] = _Holding(qty, cost_basis)
+    new_positions = sorted(traders.difference(batch.holdings))
+    if new_positions and not pg:  # PostgreSQL: in the writes' round trip, before the positions update
+        _insert_missing_positions(session, symbol, new_positions)
     for command, events in steps:
         batch.apply(command, events)
     for ref, amount in batch.pending_releases:
@@ -765,32 +995,27 @@ def settle_batch(
             batch.release(ref.account_id, ref.side, amount, ref.id)
 
     cash = [(a, d[0], d[1]) for a, d in sorted(batch.cash.items()) if d[0] or d[1]]
-    if cash:  # accounts first, in id order: the lock order the API uses too (account, then order)
-        conn.execute(_UPDATE_ACCOUNT, [{"a_id": a, "a_avail": av, "a_held": he} for a, av, he in cash])
-    pg = conn.dialect.name == "postgresql"
-    if batch.trades and not pg:  # PostgreSQL: the trades INSERT returns the ids (_write_arrays)
-        _set_trade_ids(batch.trades, batch.ledger, _trade_ids(session, len(batch.trades)))
     moved = [
         (a, h) for a, h in sorted(batch.holdings.items()) if h.d_qty or h.d_held or h.d_cost or h.d_realized
     ]
     orders = sorted(batch.orders.items())
-    returned_positions: list[Any] = []
-    returned_orders: list[Any] = []
+    batch.out.trades = batch.trades
     if pg:
-        returned_positions, returned_orders = _write_arrays(
-            conn, symbol, moved, orders, batch.trades, batch.ledger, now, returning=views
-        )
-    else:
-        for row in batch.ledger:
-            row.pop("_trade", None)  # already gone where trades got their ids
-        _write_rows(conn, symbol, moved, orders, batch.trades, batch.ledger, now)
+        _pg_write(conn, batch, cash, new_positions, moved, orders, views=views, commit=commit)
+        return batch.out
+    if cash:  # accounts first, in id order: the lock order the API uses too (account, then order)
+        conn.execute(_UPDATE_ACCOUNT, [{"a_id": a, "a_avail": av, "a_held": he} for a, av, he in cash])
+    if batch.trades:
+        _set_trade_ids(batch.trades, batch.ledger, _trade_ids(session, len(batch.trades)))
+    for row in batch.ledger:
+        row.pop("_trade", None)  # already gone where trades got their ids
+    _write_rows(conn, symbol, moved, orders, batch.trades, batch.ledger, now)
     if batch.reference_price is not None:
         conn.execute(
             update(Instrument.__table__)
             .where(Instrument.__table__.c.symbol == symbol)
             .values(reference_price=batch.reference_price)
         )
-    batch.out.trades = batch.trades
     if views:
-        _view_rows(session, conn, batch.out, returned_orders, returned_positions)
+        _view_rows(session, conn, batch.out)
     return batch.out

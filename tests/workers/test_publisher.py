@@ -18,7 +18,23 @@ def test_queued_message_is_what_pubsub_manager_emit_publishes(redis_url: str) ->
     m.emit("order", data, room="user:7", namespace="/")  # the library's path
     m.queue_emit("order", data, "user:7")  # ours
     assert len(m._pending) == 2
-    assert m._pending[0] == m._pending[1]
+    assert json.loads(m._pending[0]) == json.loads(m._pending[1])
+
+
+def test_queued_message_keeps_non_ascii_and_odd_rooms_exact(redis_url: str) -> None:
+    m = _BufferedRedisManager(redis_url, "socketio-test")
+    data = {"name": "Société Générale", "quote": 'a"b\\c\nd', "n": 2**63 - 1, "none": None, "t": True}
+    for room in ("user:1", 'odd "room"'):
+        m.emit("order", data, room=room, namespace="/")
+        m.queue_emit("order", data, room)
+    assert len(m._pending) == 4
+    assert json.loads(m._pending[0]) == json.loads(m._pending[1])
+    assert json.loads(m._pending[2]) == json.loads(m._pending[3])
+    assert b"\n" not in m._pending[1]  # one message per line in a batch payload
+    assert room_of(m._pending[1]) == "user:1"
+    assert room_of(m._pending[3]) is None  # escaped: left to the JSON parser
+    m.queue_emit("order", {"big": 2**70}, "user:1")  # beyond orjson's integers: still exact JSON
+    assert json.loads(m._pending[4])["data"] == [{"big": 2**70}]
 
 
 def test_flush_publishes_every_message_in_order(redis_url: str) -> None:
@@ -49,9 +65,9 @@ def test_flush_publishes_every_message_in_order(redis_url: str) -> None:
 def test_the_room_leads_every_message_so_api_processes_can_skip_it_undecoded(redis_url: str) -> None:
     m = _BufferedRedisManager(redis_url, "socketio-test")
     m.queue_emit("order", {"id": 1, "room": "decoy"}, "user:42")
-    raw = m.json.dumps(m._pending[0]).encode()
+    raw = m._pending[0]
     assert raw.startswith(EMIT_PREFIX)
     assert room_of(raw) == "user:42"
     # Another publisher's layout (the library's own emit) is never misread: the API decodes it normally.
     m.emit("order", {"id": 1}, room="user:42", namespace="/")
-    assert room_of(m.json.dumps(m._pending[1]).encode()) is None
+    assert room_of(m._pending[1]) is None

@@ -7,30 +7,37 @@ from datetime import timedelta
 
 import pytest
 from backbone_market import Market, now
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from schema.audit import audit_database
+from schema.db import make_session_factory
 from schema.marketdata import MemoryMarketData
 from schema.settings import Settings
 from schema.transport import InProcessBus
 from workers.matcher import Matcher
 from workers.publisher import RecordingPublisher
+from workers.runner import matcher_engine
 from workers.settlement import settle_batch
 
 SYM = "AAPL"
 
 
 class Env:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, own_engine: bool = False) -> None:
         self.bus = InProcessBus()
         self.market = Market(url, self.bus)
         self.market.add_instrument(SYM, ref=100_00)
         self.pub = RecordingPublisher()
         self.md = MemoryMarketData()
+        # own_engine: the matcher on its production engine (workers.runner.matcher_engine: no pre-ping,
+        # settlement's SQL-level prepared statements) rather than the test market's.
+        self.engine = matcher_engine(url) if own_engine else None
+        self.sessions = make_session_factory(self.engine) if self.engine else self.market.sessions
         self.matcher = self.new_matcher()
 
     def new_matcher(self) -> Matcher:
-        m = Matcher(self.market.sessions, self.bus, [SYM], settings=Settings(), publisher=self.pub,
+        m = Matcher(self.sessions, self.bus, [SYM], settings=Settings(), publisher=self.pub,
                     market_data=self.md)  # fmt: skip
         m.start()
         return m
@@ -42,11 +49,13 @@ class Env:
         assert audit_database(self.market.engine) == []
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=["postgresql", "postgresql-matcher-engine", "sqlite"])
 def env(request) -> Iterator[Env]:  # type: ignore[no-untyped-def]
-    url = request.getfixturevalue("pg_url" if request.param == "postgresql" else "sqlite_url")
-    e = Env(url)
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    e = Env(url, own_engine=request.param == "postgresql-matcher-engine")
     yield e
+    if e.engine is not None:
+        e.engine.dispose()
     e.market.close()
 
 
@@ -321,3 +330,39 @@ def test_pushes_carry_exactly_what_a_read_after_commit_shows(env: Env) -> None:
                 t.buyer_account_id if r.order_id == t.buy_order_id else t.seller_account_id
             )
     env.audit()
+
+
+def test_settlement_prepared_statements_survive_rollbacks_and_come_back_after_a_deallocate(
+    pg_url: str,
+) -> None:
+    env = Env(pg_url, own_engine=True)
+    try:
+        m = env.market
+        seller = m.add_account(cash=0, shares={SYM: 100})
+        buyer = m.add_account(cash=100_000_00)
+        m.place(seller, SYM, "sell", 20, 100_00)
+        m.place(buyer, SYM, "buy", 4, 100_00)
+        env.run()
+        # a rolled-back transaction on the matcher's connection (the reconciler's reads end this way)
+        with env.sessions() as s:
+            s.execute(select(1))
+            s.rollback()
+        m.place(buyer, SYM, "buy", 3, 100_00)
+        env.run()
+        assert [t.qty for t in m.trades(SYM)] == [4, 3]
+        assert env.matcher.stats["rebuilds"] == 0
+        # someone drops them (on each pooled connection): the read or settlement that finds them gone is
+        # retried in a fresh transaction, which prepares them again; no rebuild
+        for _ in range(2):
+            with env.sessions() as s:
+                s.connection().exec_driver_sql("DEALLOCATE ALL")
+                s.commit()
+            m.place(buyer, SYM, "buy", 2, 100_00)
+            env.run()
+        assert [t.qty for t in m.trades(SYM)] == [4, 3, 2, 2]
+        assert env.matcher.stats["rebuilds"] == 0
+        env.audit()
+    finally:
+        assert env.engine is not None
+        env.engine.dispose()
+        env.market.close()
