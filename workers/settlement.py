@@ -615,6 +615,7 @@ _PG_STATEMENTS: dict[str, tuple[str, str]] = {
         "SELECT id, cash_available, cash_held FROM accounts WHERE id = ANY($1)",
     ),
 }
+_TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
 _PREPARED_KEY = "bourse_settle_prepared"  # in the pooled DBAPI connection's info: PREPAREs were sent
 
 # What schema.views.order_view / position_view read; the pushes are built from rows with these columns.
@@ -721,7 +722,9 @@ def _pg_run(conn: Connection, calls: Sequence[_Call], tail: str = "") -> list[An
         cur.execute(query + tail, params)
         out: list[Any] = []
         for _ in calls:
-            out.append(cur.fetchall() if cur.description is not None else cur.rowcount)
+            # the result's status, not cur.description, which builds a Column per field
+            rows = cur.pgresult is not None and cur.pgresult.status == _TUPLES_OK
+            out.append(cur.fetchall() if rows else cur.rowcount)
             cur.nextset()
         return out
 
