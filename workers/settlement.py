@@ -708,10 +708,11 @@ def _pg_run(conn: Connection, calls: Sequence[_Call], tail: str = "") -> list[An
         if pg.prepare_threshold is None:
             info = conn.info
             if not info.get(_PREPARED_KEY):
-                # Once per connection. A PREPARE outlives a rollback of the transaction it ran in.
-                psycopg.ClientCursor(pg).execute(
-                    "; ".join(f"PREPARE {n}({types}) AS {sql}" for n, (types, sql) in _PG_STATEMENTS.items())
-                )
+                # Once per connection. A PREPARE outlives a rollback of the transaction it ran in. The
+                # DEALLOCATE ALL first (psycopg holds none here) clears what is left if only some of ours
+                # were dropped, which would make a PREPARE fail with "already exists".
+                prepares = (f"PREPARE {n}({types}) AS {sql}" for n, (types, sql) in _PG_STATEMENTS.items())
+                psycopg.ClientCursor(pg).execute("DEALLOCATE ALL; " + "; ".join(prepares))
                 info[_PREPARED_KEY] = True
             query = "; ".join(f"EXECUTE {name}({', '.join(['%s'] * len(args))})" for name, args in calls)
             params: Any = [arg for _, args in calls for arg in args]

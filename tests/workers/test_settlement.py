@@ -351,12 +351,17 @@ def test_settlement_prepared_statements_survive_rollbacks_and_come_back_after_a_
         env.run()
         assert [t.qty for t in m.trades(SYM)] == [4, 3]
         assert env.matcher.stats["rebuilds"] == 0
-        # someone drops them (on each pooled connection): the read or settlement that finds them gone is
-        # retried in a fresh transaction, which prepares them again; no rebuild
-        for _ in range(2):
-            with env.sessions() as s:
-                s.connection().exec_driver_sql("DEALLOCATE ALL")
+        # someone drops them, all or one, on every pooled connection: the read or settlement that finds
+        # one gone is retried in a fresh transaction, which prepares them again; no rebuild
+        for name in (None, "bourse_settle_orders"):
+            held = [env.sessions() for _ in range(2)]  # the matcher's engine pools two connections
+            for s in held:
+                names = s.connection().exec_driver_sql("SELECT name FROM pg_prepared_statements").scalars()
+                if name is None or name in set(names):
+                    s.connection().exec_driver_sql(f"DEALLOCATE {name or 'ALL'}")
                 s.commit()
+            for s in held:
+                s.close()
             m.place(buyer, SYM, "buy", 2, 100_00)
             env.run()
         assert [t.qty for t in m.trades(SYM)] == [4, 3, 2, 2]
