@@ -251,12 +251,21 @@ class IntakeBatcher:
         if conn is None:
             # Autocommit: each statement is its own transaction (see _commit).
             conn = self._local.conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            # Every intake statement finds its rows by key, and psycopg prepares them: a plan made while
+            # the orders table was small was a sequential scan, kept as the table grew (schema.db,
+            # key_lookups_only). Reset when the connection goes back to the shared pool.
+            conn.exec_driver_sql("SET enable_seqscan = off")
         return conn
 
     def _drop_connection(self) -> None:
         conn: Connection | None = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
+            try:
+                conn.exec_driver_sql("RESET enable_seqscan")
+            except Exception:  # noqa: BLE001 - broken: never hand it back to the pool
+                with contextlib.suppress(Exception):
+                    conn.invalidate()
             with contextlib.suppress(Exception):  # a broken connection is being thrown away anyway
                 conn.close()
 

@@ -7,13 +7,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(
-    database_url: str, *, pool_size: int = 10, pre_ping: bool = True, psycopg_prepare: bool = True
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    pre_ping: bool = True,
+    psycopg_prepare: bool = True,
+    key_lookups_only: bool = False,
 ) -> Engine:
     """`pre_ping=False` skips the liveness round trip on every pool checkout: for a caller that checks out
     once per small unit of work and recovers from a dropped connection itself (the matcher, whose
     settlement retries an OperationalError on a fresh connection). `psycopg_prepare=False` (PostgreSQL):
     psycopg prepares no statement itself (prepare_threshold None), for a caller that keeps SQL-level
-    prepared statements, which psycopg's DEALLOCATE ALL after a rollback would drop (workers.settlement)."""
+    prepared statements, which psycopg's DEALLOCATE ALL after a rollback would drop (workers.settlement).
+    `key_lookups_only` (PostgreSQL): the sessions run with enable_seqscan off, for the intake and the
+    matcher, whose every statement finds its rows by key. Their statements are prepared and keep the
+    plan made when first run; made on a new, near-empty orders table, that plan was a sequential scan,
+    and it stayed one as the table grew (the service bench saw ~200 scans of orders a second, most of
+    PostgreSQL's CPU)."""
     if database_url.startswith("sqlite"):
         engine = create_engine(database_url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -30,12 +40,15 @@ def make_engine(
         return engine
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    connect_args: dict[str, object] = {} if psycopg_prepare else {"prepare_threshold": None}
+    if key_lookups_only:
+        connect_args["options"] = "-c enable_seqscan=off"
     return create_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=pre_ping,
-        connect_args={} if psycopg_prepare else {"prepare_threshold": None},
+        connect_args=connect_args,
     )
 
 

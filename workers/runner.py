@@ -42,8 +42,11 @@ def matcher_engine(database_url: str) -> Engine:
     """The matcher's engine. No pre-ping, whose round trip on every checkout (one per batch) was a few
     percent of the matcher's CPU: a connection that died while pooled fails its first statement with a
     connection-invalidated OperationalError, which the matcher retries on a fresh connection. No
-    psycopg-side prepared statements: settlement keeps SQL-level ones (workers.settlement._pg_run)."""
-    return make_engine(database_url, pool_size=2, pre_ping=False, psycopg_prepare=False)
+    psycopg-side prepared statements: settlement keeps SQL-level ones (workers.settlement._pg_run). Index
+    scans only (schema.db.make_engine)."""
+    return make_engine(
+        database_url, pool_size=2, pre_ping=False, psycopg_prepare=False, key_lookups_only=True
+    )
 
 
 def build_matcher(

@@ -161,3 +161,19 @@ def test_concurrent_replaces_never_overspend(pg_ex: Harness) -> None:
     with ex.session_factory() as s:
         assert s.get(Order, oid).pending_hold == 0
         assert audit(s) == []
+
+
+def test_the_intake_connection_plans_index_scans_and_gives_the_setting_back(pg_url: str) -> None:
+    """The intake's statements are prepared by psycopg; made on a near-empty orders table, their plan was
+    a sequential scan kept as the table grew (tests/workers/test_query_plans.py for the matcher). The
+    intake's connection runs with enable_seqscan off, and hands its pooled connection back reset."""
+    with harness(pg_url) as ex:
+        batcher = ex.services.batcher
+        assert batcher is not None
+        conn = batcher._connection()
+        assert conn.exec_driver_sql("SHOW enable_seqscan").scalar() == "off"
+        raw = conn.connection.dbapi_connection
+        batcher._drop_connection()
+        assert not raw.closed  # back in the shared pool, for the API's other queries: reset
+        assert raw.execute("SHOW enable_seqscan").fetchone() == ("on",)
+        raw.rollback()
