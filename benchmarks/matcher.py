@@ -213,6 +213,7 @@ def one_run(admin_url: str, redis_url: str, args: argparse.Namespace, batch: int
     from schema.db import make_session_factory
     from schema.marketdata import RedisMarketData
     from schema.migrate import upgrade
+    from schema.presence import LISTENERS_KEY, RedisListeners
     from schema.settings import Settings
     from schema.transport import RedisStreamBus
     from workers.matcher import Matcher
@@ -236,10 +237,18 @@ def one_run(admin_url: str, redis_url: str, args: argparse.Namespace, batch: int
         settings = Settings(database_url=url, redis_url=redis_url, batch_max_commands=batch)
         # wired as workers.runner.build_matcher wires a scaled-out matcher
         publisher = _Counting(SocketIORedisPublisher(redis_url, client=client))
+        listeners = None  # --listening 100: every account's pushes, as before presence
+        if args.listening < 100:
+            with psycopg.connect(url) as conn:
+                ids = [r[0] for r in conn.execute("SELECT id FROM accounts ORDER BY id")]
+            shown = ids[: round(len(ids) * args.listening / 100)]
+            if shown:  # as API processes count their Socket.IO connections
+                client.hset(LISTENERS_KEY, mapping={str(a): 1 for a in shown})
+            listeners = RedisListeners(client)
         matcher = Matcher(
             make_session_factory(engine), bus, [SYMBOL], settings=settings,
             publisher=publisher, market_data=RedisMarketData(client),
-            redis_pipeline=functools.partial(client.pipeline, transaction=False),
+            redis_pipeline=functools.partial(client.pipeline, transaction=False), listeners=listeners,
         )  # fmt: skip
         matcher.start()
         load_before = os.getloadavg()
@@ -270,6 +279,7 @@ def one_run(admin_url: str, redis_url: str, args: argparse.Namespace, batch: int
         per_batch.sort()
         return {
             "batch_max_commands": batch,
+            "listening_pct": args.listening,
             "commands": done,
             "seconds": round(elapsed, 3),
             "commands_per_s": round(done / elapsed, 1),
@@ -299,6 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--commands", type=int, default=20_000, help="flow messages (limits, cancels, markets)")
     p.add_argument("--batch", default="500", help="batch_max_commands values, comma separated")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument(
+        "--listening", type=float, default=100.0,
+        help="percent of accounts with a Socket.IO connection (schema.presence); 100: push to all",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN)
     p.add_argument("--redis-url", default=None, help="default: a private redis-server")

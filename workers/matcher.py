@@ -36,6 +36,7 @@ from schema.marketdata import MarketDataStore
 from schema.models import Instrument, Trade
 from schema.money import cents_str
 from schema.orderbook_load import instrument_spec, load_book_state
+from schema.presence import EveryoneListens, Listeners
 from schema.settings import Settings
 from schema.transport import CommandBus, _id_tuple
 from schema.views import (
@@ -130,10 +131,12 @@ class Matcher:
         market_data: MarketDataStore | None = None,
         clock: Callable[[], datetime] = utcnow,
         redis_pipeline: Callable[[], Any] | None = None,
+        listeners: Listeners | None = None,
     ) -> None:
         """`redis_pipeline`: makes a non-transactional Redis pipeline on which the bus, market-data store
         and publisher queue a batch's post-commit commands (trim, depth/ticker, pushes) as one round trip;
-        all three must accept `pipe=`. None: each sends its own."""
+        all three must accept `pipe=`. None: each sends its own. `listeners`: who has a connection open,
+        whose account pushes alone are built (schema.presence); None: every account's."""
         self.settings = settings or Settings()
         self.sessions = session_factory
         self.bus = bus
@@ -143,6 +146,7 @@ class Matcher:
         self.market_data = market_data
         self.clock = clock
         self.redis_pipeline = redis_pipeline
+        self.listeners: Listeners = listeners or EveryoneListens()
         self.books: dict[str, _Symbol] = {}
         self._next_lease_check = 0.0
         self._next_idle_check = 0.0
@@ -521,26 +525,44 @@ class Matcher:
             pub.flush(pipe)
 
     def _push_accounts(self, st: _Symbol, settled: Settled, pub: Publisher) -> None:
-        """User pushes from the rows settlement returned (state after the batch, no read after commit)."""
+        """User pushes from the rows settlement returned (state after the batch, no read after commit),
+        for the accounts with a connection open now (schema.presence): asked after the commit."""
+        involved = {account for account, _, _ in settled.order_events}
+        for t in settled.trades:
+            involved.add(t["buyer_account_id"])
+            involved.add(t["seller_account_id"])
+        involved.update(a.id for a in settled.account_rows)
+        involved.update(p.account_id for p in settled.position_rows)
+        try:
+            listening = self.listeners.among(involved)
+        except Exception:  # noqa: BLE001 - not knowing who listens must not cost anyone an update
+            log.warning("%s: could not tell who listens; pushing to every account", st.symbol, exc_info=True)
+            listening = involved
+        if not listening:
+            return
         price = st.stats.last if st.stats.last is not None else st.instrument.reference_price
         orders = settled.order_rows
         views: dict[int, dict[str, Any]] = {}  # an order's view once per batch (its state after the batch)
         for account, oid, event in settled.order_events:
-            row = orders.get(oid)
+            row = orders.get(oid) if account in listening else None
             if row is not None:
                 view = views.get(oid)
                 if view is None:
                     view = views[oid] = order_view(row)
                 pub.emit("order", {"event": event, "order": view}, user_room(account))
         for t in settled.trades:
-            trade = SimpleNamespace(**t)
-            for account in {t["buyer_account_id"], t["seller_account_id"]}:
-                for fill in fills_for_account(trade, account):
-                    pub.emit("fill", fill, user_room(account))
+            parties = {t["buyer_account_id"], t["seller_account_id"]} & listening
+            if parties:
+                trade = SimpleNamespace(**t)
+                for account in parties:
+                    for fill in fills_for_account(trade, account):
+                        pub.emit("fill", fill, user_room(account))
         for a in settled.account_rows:
-            pub.emit("account", account_cash_view(a), user_room(a.id))
+            if a.id in listening:
+                pub.emit("account", account_cash_view(a), user_room(a.id))
         for p in settled.position_rows:
-            pub.emit("position", position_view(p, price), user_room(p.account_id))
+            if p.account_id in listening:
+                pub.emit("position", position_view(p, price), user_room(p.account_id))
 
     # ------------------------------------------------------------------ inspection
     def book(self, symbol: str) -> OrderBook:

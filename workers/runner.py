@@ -19,6 +19,7 @@ from schema.db import make_engine, make_session_factory
 from schema.gc_tuning import freeze_startup_heap
 from schema.marketdata import MarketDataStore, RedisMarketData
 from schema.orderbook_load import all_symbols
+from schema.presence import Listeners, RedisListeners
 from schema.settings import Settings
 from schema.transport import CommandBus, RedisStreamBus
 from workers.lease import Lease, RedisLease
@@ -65,6 +66,7 @@ def build_matcher(
     (`bourse serve`), pass the InProcessBus, MemoryMarketData and a CallbackPublisher."""
     sessions = session_factory or make_session_factory(matcher_engine(settings.database_url))
     redis_pipeline: Callable[[], Any] | None = None
+    listeners: Listeners | None = None
     if symbols is None:
         with sessions() as session:
             symbols = all_symbols(session)
@@ -82,11 +84,13 @@ def build_matcher(
         publisher = publisher or SocketIORedisPublisher(settings.redis_url, client=client)
         if own:  # all three built here, so all three take `pipe=`
             redis_pipeline = functools.partial(client.pipeline, transaction=False)
+            # The pushes go to API processes, which count their connections there (schema.presence).
+            listeners = RedisListeners(client)
     if bus is None:
         raise ValueError("embedded mode needs the in-process bus the API publishes to")
     return Matcher(
         sessions, bus, symbols, settings=settings, lease=lease, publisher=publisher, market_data=market_data,
-        redis_pipeline=redis_pipeline,
+        redis_pipeline=redis_pipeline, listeners=listeners,
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from schema.audit import audit_database
 from schema.marketdata import RedisMarketData
 from schema.models import Checkpoint, Order
+from schema.presence import LISTENERS_KEY
 from schema.push_wire import batch_lines
 from schema.settings import Settings
 from schema.transport import InProcessBus, RedisStreamBus, _id_tuple
@@ -83,6 +84,8 @@ def test_redis_bus_lease_and_socketio_publisher_end_to_end(pg_url: str, redis_ur
     other = RedisLease(client, "w2", settings.lease_ttl_ms)
     assert matcher.start() == ["AAPL"]
     assert not other.acquire("AAPL")  # w1 holds the lease
+    # `a` has a Socket.IO connection open, as an API process counts it; `b` has none (schema.presence).
+    client.hset(LISTENERS_KEY, str(a), 1)
     market.place(a, "AAPL", "sell", 10, 100_00)
     market.place(b, "AAPL", "buy", 4, 100_00)
     matcher.drain()
@@ -90,7 +93,8 @@ def test_redis_bus_lease_and_socketio_publisher_end_to_end(pg_url: str, redis_ur
     assert client.xlen("bourse:commands:AAPL") == 0  # trimmed after commit
     depth = RedisMarketData(client).depth("AAPL", 5)
     assert depth and depth["asks"] == [{"price": "100.00", "qty": "6", "orders": 1}] and depth["seq"] == 3
-    seen = set()
+    seen: set[str] = set()
+    rooms: set[str] = set()
     deadline = time.monotonic() + 5
     wanted = {"trade", "order", "fill", "depth", "ticker", "account", "position"}
     while time.monotonic() < deadline and not wanted <= seen:
@@ -98,8 +102,11 @@ def test_redis_bus_lease_and_socketio_publisher_end_to_end(pg_url: str, redis_ur
         if msg and msg["type"] == "message":
             lines = batch_lines(msg["data"])  # one pub/sub message per settled batch
             assert lines is not None
-            seen.update(json.loads(line)["event"] for line in lines)
+            emits = [json.loads(line) for line in lines]
+            seen.update(e["event"] for e in emits)
+            rooms.update(e["room"] for e in emits)
     assert wanted <= seen
+    assert rooms == {"market:AAPL", f"user:{a}"}  # nothing built for `b`, who is not connected
     matcher.close()
     assert other.acquire("AAPL")  # released on close
     assert isinstance(matcher.publisher, SocketIORedisPublisher)

@@ -371,3 +371,43 @@ def test_settlement_prepared_statements_survive_rollbacks_and_come_back_after_a_
         assert env.engine is not None
         env.engine.dispose()
         env.market.close()
+
+
+def test_account_pushes_go_only_to_accounts_with_a_connection(pg_url: str, redis_url: str) -> None:
+    """A matcher builds user pushes only for accounts the API processes count as connected, asked in
+    Redis after each commit (schema.presence); market pushes are unchanged, and a listening account gets
+    every update of its orders, fills, cash and position."""
+    import redis
+    from backbone_flow import Flow
+
+    from schema.presence import LISTENERS_KEY, RedisListeners
+
+    env = Env(pg_url)
+    try:
+        m = env.market
+        accounts = [m.add_account(cash=1_000_000_00, shares={SYM: 2_000}) for _ in range(6)]
+        client = redis.Redis.from_url(redis_url)
+        listening = set(accounts[:2])
+        client.hset(LISTENERS_KEY, mapping={str(a): 1 for a in listening} | {str(accounts[2]): 0})
+        env.matcher.listeners = RedisListeners(client)
+        flow = Flow(m, [SYM], accounts, seed=5)
+        for _ in range(150):
+            flow.step()
+        env.run()
+        user_events = [(e, d, room) for e, d, room in env.pub.events if room.startswith("user:")]
+        assert user_events and {int(room.split(":")[1]) for _, _, room in user_events} <= listening
+        with m.sessions() as s:
+            from schema.models import Order
+
+            ids = set(s.scalars(select(Order.id).where(Order.account_id.in_(listening))))
+        assert {d["order"]["id"] for e, d, _ in user_events if e == "order"} == ids
+        trades = m.trades(SYM)
+        assert len(env.pub.of("trade")) == len(trades) > 10  # the market room hears every trade
+        theirs = [t for t in trades if {t.buyer_account_id, t.seller_account_id} & listening]
+        fills = [d for e, d, _ in user_events if e == "fill"]
+        assert theirs and len(fills) == sum(
+            len({t.buyer_account_id, t.seller_account_id} & listening) for t in theirs
+        )
+        env.audit()
+    finally:
+        env.market.close()
