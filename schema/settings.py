@@ -26,9 +26,10 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(30, gt=0)
     starting_cash_cents: int = Field(100_000_00, gt=0)
     login_attempts_per_minute: int = Field(10, gt=0)
-    # Matcher batching: settle up to this many commands, or what arrived within this many ms.
+    # Matcher batching: settle up to this many commands; under load (the last read found more than one),
+    # also what arrives within this many ms of a read (workers.matcher.Matcher._linger). 0: never wait.
     batch_max_commands: int = Field(500, gt=0)
-    batch_max_ms: int = Field(5, ge=0)
+    batch_max_ms: int = Field(2, ge=0)
     lease_ttl_ms: int = Field(5000, gt=0)
     # API intake on PostgreSQL: new orders and cancels that arrive together share one transaction of at
     # most this many (group commit); 0 turns it off (one transaction per request, as on SQLite).

@@ -151,6 +151,7 @@ class Matcher:
         self._next_lease_check = 0.0
         self._next_idle_check = 0.0
         self._poison: set[str] = set()
+        self._last_read = 0  # commands the last step read (see _linger)
         self.stats = {"batches": 0, "commands": 0, "skipped": 0, "rebuilds": 0, "fencing_lost": 0}
 
     # ------------------------------------------------------------------ ownership
@@ -262,6 +263,7 @@ class Matcher:
         batches = self.bus.read_many(
             afters, self.settings.batch_max_commands, IDLE_BLOCK_MS if block_ms is None else block_ms
         )
+        batches = self._linger(afters, batches)
         done = 0
         for symbol, entries in batches.items():
             st = self.books.get(symbol)
@@ -283,6 +285,26 @@ class Matcher:
             if self.publisher is not None:
                 self.publisher.flush()
         return done
+
+    def _linger(
+        self, afters: dict[str, str], batches: dict[str, list[tuple[str, Command]]]
+    ) -> dict[str, list[tuple[str, Command]]]:
+        """Under load, wait up to settings.batch_max_ms for more commands before settling. A batch costs
+        about 2 ms of CPU in the matcher and PostgreSQL whatever its size (round trips, statements, the
+        commit), so when the last step found more than one command, the commands that arrive in the next
+        few ms settle with these. A quiet market (one command at a time) never waits."""
+        n = sum(len(entries) for entries in batches.values())
+        busy, self._last_read = self._last_read > 1, n
+        wait_ms, room = self.settings.batch_max_ms, self.settings.batch_max_commands - n
+        if not (busy and n and wait_ms and room > 0):
+            return batches
+        time.sleep(wait_ms / 1000)
+        cursors = {s: (batches[s][-1][0] if batches.get(s) else cursor) for s, cursor in afters.items()}
+        for symbol, entries in self.bus.read_many(cursors, room, 0).items():
+            if entries:
+                batches.setdefault(symbol, []).extend(entries)
+        self._last_read = sum(len(entries) for entries in batches.values())
+        return batches
 
     def drain(self, timeout_s: float = 10.0) -> int:
         """Step until no stream has anything left (tests and benchmarks)."""
