@@ -27,8 +27,7 @@ from api.errors import ApiError
 from engine.commands import Cancel, Command
 from schema import intake
 from schema.calendar import Admission
-from schema.intake import IntakeError
-from schema.intake_batch import NewOrderRow, Outcome, orders_by_id, place_orders
+from schema.intake_batch import NewOrderRow, Outcome, place_orders, request_cancels
 from schema.views import View, order_view
 
 if TYPE_CHECKING:
@@ -150,15 +149,11 @@ class IntakeBatcher:
         conn = self._connection()
         news = [j.new for j in jobs if j.new is not None]
         outcomes = self._statement(lambda: place_orders(conn, news)) if news else []
-        cancel_ids = [j.cancel_id for j in jobs if j.cancel_id is not None]
+        asks = [(j.cancel_id, j.account_id) for j in jobs if j.cancel_id is not None]
         rows: dict[int, Any] | Exception = {}
-        if cancel_ids:
+        if asks:
             try:
-                found = self._statement(lambda: orders_by_id(conn, cancel_ids))
-                ok = _cancelable(jobs, found)
-                if ok:
-                    self._statement(lambda: intake.request_cancel(conn, ok, self._services.clock()))
-                rows = found
+                rows = self._statement(lambda: request_cancels(conn, asks, self._services.clock()))
             except Exception as exc:  # noqa: BLE001 - handed to the cancel requests (503, ...)
                 rows = exc
         self.batches += 1
@@ -268,17 +263,6 @@ class IntakeBatcher:
                     conn.invalidate()
             with contextlib.suppress(Exception):  # a broken connection is being thrown away anyway
                 conn.close()
-
-
-def _cancelable(jobs: list[_Job], rows: dict[int, Any]) -> list[int]:
-    """The cancels' orders that pass the ownership and open checks (the others get their error)."""
-    ok = []
-    for job in jobs:
-        if job.cancel_id is not None:
-            with contextlib.suppress(IntakeError):
-                intake.check_owned(rows.get(job.cancel_id), job.account_id, job.cancel_id)
-                ok.append(job.cancel_id)
-    return ok
 
 
 def _new_future() -> asyncio.Future[Any]:

@@ -1,9 +1,10 @@
 """Group-commit intake on PostgreSQL: the SQL of a batch of new orders and cancels that arrived together.
 
-One API process sends what its clients posted within one round trip as one transaction: the new orders
-go to `bourse_place_orders` (migration 0003) as arrays, which holds and inserts each one in order exactly
-as `schema.intake.place_order` does, and the cancels' orders are read with one SELECT. Per order the cost
-is then an array element, not four statements and a commit (docs/backbone.md, "Group-commit intake").
+One API process sends what its clients posted within one round trip as two statements: the new orders
+go to `bourse_place_orders` (migrations 0003, 0005) as arrays, which holds and inserts each one in order
+exactly as `schema.intake.place_order` does, and the cancels are recorded and their orders read by one
+more. Per order the cost is then an array element, not four statements and a commit (docs/backbone.md,
+"Group-commit intake").
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from schema.intake import OrderSpec
+from schema.intake import OPEN_STATUSES, OrderSpec
 
 
 class Outcome(StrEnum):
@@ -44,8 +45,6 @@ _PLACE_ORDERS = text(
     "CAST(:stop AS bigint[]), CAST(:expire AS timestamptz[]), CAST(:post_only AS boolean[]), "
     "CAST(:stp AS text[]), CAST(:hold AS bigint[]), CAST(:now AS timestamptz[]))"
 )
-
-_ORDERS_BY_ID = text("SELECT * FROM orders WHERE id = ANY(CAST(:ids AS bigint[]))")
 
 
 def lock_order(rows: Sequence[NewOrderRow]) -> list[int]:
@@ -90,8 +89,33 @@ def place_orders(conn: Connection, rows: Sequence[NewOrderRow]) -> list[tuple[Ou
     return done
 
 
-def orders_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
-    """The orders' rows (attribute access by column name), for the cancels of a batch."""
-    if not ids:
+# The batch's cancel requests in one statement: each order that is its requester's and still open gets
+# cancel_requested_at (locked in id order, as settlement's update of orders locks them), and every asked
+# order's row comes back as it was before the statement, for the ownership and open checks and the answer
+# (a data-modifying WITH runs to completion whether or not the query reads it).
+_REQUEST_CANCELS = text("""
+    WITH asked AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:accounts AS bigint[])) AS a(id, account_id)
+    ), requested AS (
+        UPDATE orders AS o SET cancel_requested_at = :now
+         WHERE o.id IN (SELECT x.id FROM orders AS x JOIN asked ON x.id = asked.id
+                         AND x.account_id = asked.account_id
+                         WHERE x.status = ANY(CAST(:open AS text[])) AND x.cancel_requested_at IS NULL
+                         ORDER BY x.id FOR UPDATE OF x)
+        RETURNING o.id
+    )
+    SELECT o.* FROM orders AS o WHERE o.id = ANY(CAST(:ids AS bigint[]))""")
+
+
+def request_cancels(conn: Connection, asks: Sequence[tuple[int, int]], now: datetime) -> dict[int, Any]:
+    """Record the (order id, account id) cancel requests of a batch, as schema.intake.request_cancel does
+    for checked orders, and return the asked orders' rows as they were before (missing ids are absent)."""
+    if not asks:
         return {}
-    return {row.id: row for row in conn.execute(_ORDERS_BY_ID, {"ids": list(ids)})}
+    params = {
+        "ids": [order_id for order_id, _ in asks],
+        "accounts": [account_id for _, account_id in asks],
+        "now": now,
+        "open": list(OPEN_STATUSES),
+    }
+    return {row.id: row for row in conn.execute(_REQUEST_CANCELS, params)}

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.types import OrderType, Side, TimeInForce
 from schema.intake import IntakeError, OrderSpec, Rules, hold_for, place_order
-from schema.intake_batch import NewOrderRow, Outcome, orders_by_id, place_orders
+from schema.intake_batch import NewOrderRow, Outcome, place_orders
 from schema.models import Account, Instrument, LedgerEntry, Order, Position
 from schema.seed import seed_demo
 
@@ -109,10 +109,6 @@ def test_one_batch_holds_in_order_and_writes_only_what_held(market: Market) -> N
         holds = s.scalars(select(LedgerEntry.order_id).where(LedgerEntry.kind == "hold")).all()
         assert sorted(holds) == sorted(ids[i] for i in (0, 2, 3))
         _ledger_matches(s)
-    with factory.kw["bind"].connect() as conn:
-        found = orders_by_id(conn, [ids[0], ids[3], 10**12])
-    assert set(found) == {ids[0], ids[3]}
-    assert found[ids[3]].side == "sell" and found[ids[3]].account_id == seller
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +197,35 @@ def test_a_batch_equals_one_transaction_per_order(two_markets, orders) -> None: 
         return [cash, pos, sorted(placed)]
 
     assert state(one_by_one, accts_a) == state(batched, accts_b)
+
+
+def test_a_batch_of_cancel_requests_records_only_the_owners_open_orders(market: Market) -> None:
+    """request_cancels: the owner's open order is marked, another account's and a final one are not,
+    and every asked order's row comes back as it was before (the API checks ownership on it)."""
+    from datetime import timedelta
+
+    from schema.intake_batch import request_cancels
+
+    with market.sessions() as s:
+        rules = _rules(s)
+    alice = _account(market, cash=100 * rules.reference_price)
+    bob = _account(market, cash=100 * rules.reference_price)
+    rows = [_row(alice, Side.BUY, 1, rules.reference_price, rules, f"a{i}") for i in range(3)]
+    rows.append(_row(bob, Side.BUY, 1, rules.reference_price, rules, "b0"))
+    engine = market.sessions.kw["bind"]
+    with engine.begin() as conn:
+        ids = [order_id for _, order_id in place_orders(conn, rows)]
+        conn.execute(text("UPDATE orders SET status = 'filled' WHERE id = :id"), {"id": ids[2]})
+    later = NOW + timedelta(seconds=5)
+    asks = [(ids[0], alice), (ids[3], alice), (ids[2], alice), (10**12, alice), (ids[1], alice)]
+    with engine.begin() as conn:
+        got = request_cancels(conn, asks, later)
+    assert set(got) == {ids[0], ids[1], ids[2], ids[3]}
+    assert all(row.cancel_requested_at is None for row in got.values())  # as before the statement
+    assert got[ids[3]].account_id == bob
+    with engine.begin() as conn:
+        again = request_cancels(conn, [(ids[0], alice)], later + timedelta(seconds=1))
+    assert again[ids[0]].cancel_requested_at == later  # the first request's time is kept
+    with market.sessions() as s:
+        marked = dict(s.execute(select(Order.id, Order.cancel_requested_at)).all())
+    assert marked == {ids[0]: later, ids[1]: later, ids[2]: None, ids[3]: None}
