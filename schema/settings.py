@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(30, gt=0)
     starting_cash_cents: int = Field(100_000_00, gt=0)
     login_attempts_per_minute: int = Field(10, gt=0)
-    # Matcher batching: settle up to this many commands; under load (the last read found more than one),
+    # Matcher batching: settle up to this many commands; under load (the last read found several),
     # also what arrives within this many ms of a read (workers.matcher.Matcher._linger). 0: never wait.
     batch_max_commands: int = Field(500, gt=0)
     batch_max_ms: int = Field(2, ge=0)

@@ -58,6 +58,9 @@ SNAPSHOT_EVERY_S = 1.0
 # few percent of the matcher's CPU), on the once-a-second idle pass, and at the end of drain().
 TRIM_EVERY = 1000
 IDLE_BLOCK_MS = 50
+# The matcher waits for more commands (batch_max_ms) only after a read of at least this many: load, not
+# a lone order and the one it trades with.
+LINGER_FROM_COMMANDS = 4
 _RETRIES = 3
 _INSTRUMENT_FIELDS = (
     "symbol",
@@ -291,10 +294,11 @@ class Matcher:
     ) -> dict[str, list[tuple[str, Command]]]:
         """Under load, wait up to settings.batch_max_ms for more commands before settling. A batch costs
         about 2 ms of CPU in the matcher and PostgreSQL whatever its size (round trips, statements, the
-        commit), so when the last step found more than one command, the commands that arrive in the next
-        few ms settle with these. A quiet market (one command at a time) never waits."""
+        commit), so when the last step found several commands, the commands that arrive in the next few ms
+        settle with these. A quiet market (a command or an order and its counterparty at a time) never
+        waits."""
         n = sum(len(entries) for entries in batches.values())
-        busy, self._last_read = self._last_read > 1, n
+        busy, self._last_read = self._last_read >= LINGER_FROM_COMMANDS, n
         wait_ms, room = self.settings.batch_max_ms, self.settings.batch_max_commands - n
         if not (busy and n and wait_ms and room > 0):
             return batches

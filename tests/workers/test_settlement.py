@@ -411,3 +411,43 @@ def test_account_pushes_go_only_to_accounts_with_a_connection(pg_url: str, redis
         env.audit()
     finally:
         env.market.close()
+
+
+def test_under_load_the_matcher_waits_batch_max_ms_for_more_and_a_quiet_market_never_waits(
+    pg_url: str,
+) -> None:
+    import threading
+    import time
+
+    env = Env(pg_url)
+    try:
+        m = env.market
+        trader = m.add_account(cash=1_000_000_00)
+        env.matcher.settings = Settings(batch_max_ms=300)
+
+        def batches_for(late_orders: int) -> tuple[int, float]:
+            before = env.matcher.stats["batches"]
+            m.place(trader, SYM, "buy", 1, 90_00)
+            later = threading.Timer(
+                0.05, lambda: [m.place(trader, SYM, "buy", 1, 90_00) for _ in range(late_orders)]
+            )
+            later.start()
+            start = time.monotonic()
+            env.matcher.step(block_ms=0)
+            elapsed = time.monotonic() - start
+            later.join()
+            env.matcher.drain()
+            return env.matcher.stats["batches"] - before, elapsed
+
+        # quiet: the last read found one command, so this one settles at once and the late one apart
+        assert env.matcher.step(block_ms=0) == 0
+        batches, elapsed = batches_for(1)
+        assert (batches, elapsed < 0.2) == (2, True)
+        # busy: after a read of 4, the next read waits and the late commands join its batch
+        for _ in range(4):
+            m.place(trader, SYM, "buy", 1, 90_00)
+        assert env.matcher.step(block_ms=0) == 4
+        batches, elapsed = batches_for(2)
+        assert (batches, elapsed >= 0.3) == (1, True)
+    finally:
+        env.market.close()
