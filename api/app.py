@@ -79,8 +79,7 @@ def create_app(settings: Settings, services: Services, static_dir: Path | None =
     if services.batcher is None:
         services.batcher = build_batcher(services)
     fastapi_app = create_fastapi(settings, services, static_dir)
-    app = socketio.ASGIApp(services.sio, other_asgi_app=fastapi_app, socketio_path="socket.io")
-    if services.batcher is None:
-        return app
-    # The group-commit intake (PostgreSQL): its two hot routes skip the stack (api.hot_path).
-    return OrderHotPath(app, services, API_PREFIX)
+    # The group-commit intake (PostgreSQL): its two hot routes skip FastAPI's stack (api.hot_path). Inside
+    # the Socket.IO wrapper, so the websockets never pass through it.
+    http_app = fastapi_app if services.batcher is None else OrderHotPath(fastapi_app, services, API_PREFIX)
+    return socketio.ASGIApp(services.sio, other_asgi_app=http_app, socketio_path="socket.io")

@@ -1,12 +1,13 @@
-"""The two order routes that carry the load, answered as plain ASGI ahead of everything else.
+"""The two order routes that carry the load, answered as plain ASGI ahead of FastAPI.
 
 `POST /api/v1/orders` and `DELETE /api/v1/orders/{id}` are most of what a trading client sends. Through
-the full stack a request passed the Socket.IO wrapper, FastAPI, five Starlette middlewares, the router
-and a Request/Response pair before and after the order's own work; here it is one function: read the
-body, check the token, validate with the same pydantic model, hand the order to the same intake
-(`api.routers.orders.place` / `cancel`), answer with the same body and the same error shapes
-(`api.errors.describe`). The FastAPI routes stay: they document the API (OpenAPI) and serve anything this
-path does not match, such as a non-numeric order id, which gets FastAPI's validation error.
+FastAPI a request passed five Starlette middlewares, the router and a Request/Response pair before and
+after the order's own work; here it is one function: read the body, check the token, validate with the
+same pydantic model, hand the order to the same intake (`api.routers.orders.place` / `cancel`), answer
+with the same body and the same error shapes (`api.errors.describe`). It sits inside the Socket.IO
+wrapper, so websockets never pass through it (outside it, the fan-out's p99 was ~10 ms worse). The
+FastAPI routes stay: they document the API (OpenAPI) and serve anything this path does not match, such
+as a non-numeric order id, which gets FastAPI's validation error.
 """
 
 from __future__ import annotations
