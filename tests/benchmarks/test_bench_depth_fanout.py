@@ -79,6 +79,10 @@ def test_fanout_bench_delivers_every_trade_to_every_client(tmp_path: Path, extra
     assert s["clients_connected"] == 12 and s["trades_published"] == 5 and s["client_errors"] == 0
     assert s["events_received"] == s["events_expected"] == 60
     assert result["latency_ms"]["settled_to_client_event"]["p99"] >= 0
+    # every event is also timed from sending the order that traded, which comes before its publish
+    from_order = result["latency_ms"]["order_sent_to_client_event"]
+    assert from_order["n"] == 60
+    assert from_order["p50"] > result["latency_ms"]["settled_to_client_event"]["p50"]
     settings = result["meta"]["settings"]
     assert settings["client"] == ("socketio" if extra else "raw")
     assert settings["api_procs"] == (2 if extra else 1)
