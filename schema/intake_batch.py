@@ -101,7 +101,7 @@ _REQUEST_CANCELS = text("""
          WHERE o.id IN (SELECT x.id FROM orders AS x JOIN asked ON x.id = asked.id
                          AND x.account_id = asked.account_id
                          WHERE x.status = ANY(CAST(:open AS text[])) AND x.cancel_requested_at IS NULL
-                         ORDER BY x.id FOR UPDATE OF x)
+                         ORDER BY x.id FOR NO KEY UPDATE OF x)
         RETURNING o.id
     )
     SELECT o.* FROM orders AS o WHERE o.id = ANY(CAST(:ids AS bigint[]))""")

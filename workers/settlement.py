@@ -522,10 +522,12 @@ _PG_STATEMENTS: dict[str, tuple[str, str]] = {
     ),
     # Rows are locked by statements of their own, accounts by id and then positions by account, the order
     # of the API's intake function (bourse_place_orders): the order in which an UPDATE ... FROM unnest()
-    # reaches its rows is the plan's choice.
+    # reaches its rows is the plan's choice. FOR NO KEY UPDATE, the lock the UPDATEs take anyway: FOR
+    # UPDATE would also block the FOR KEY SHARE of the intake's foreign-key checks (a deadlock).
     "bourse_settle_lock_accounts": (
         "bigint[]",
-        "SELECT count(*) FROM (SELECT 1 FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE) AS locked",
+        """SELECT count(*) FROM (SELECT 1 FROM accounts WHERE id = ANY($1)
+        ORDER BY id FOR NO KEY UPDATE) AS locked""",
     ),
     "bourse_settle_accounts": (
         "bigint[], bigint[], bigint[]",
@@ -541,7 +543,7 @@ _PG_STATEMENTS: dict[str, tuple[str, str]] = {
     "bourse_settle_lock_positions": (
         "text, bigint[]",
         """SELECT count(*) FROM (SELECT 1 FROM positions WHERE symbol = $1 AND account_id = ANY($2)
-        ORDER BY account_id FOR UPDATE) AS locked""",
+        ORDER BY account_id FOR NO KEY UPDATE) AS locked""",
     ),
     "bourse_settle_positions": (
         "text, bigint[], bigint[], bigint[], bigint[], bigint[]",
