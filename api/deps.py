@@ -185,6 +185,6 @@ def token_principal(services: Services, token: str | None) -> Principal:
 
 def header_principal(services: Services, authorization: str | None) -> Principal:
     """`token_principal` from an Authorization header, read as FastAPI's HTTPBearer reads it (for the
-    plain Starlette fast routes, which skip dependency solving)."""
+    plain ASGI order routes of api.hot_path, which skip dependency solving)."""
     scheme, _, token = (authorization or "").partition(" ")
     return token_principal(services, token if scheme.lower() == "bearer" else None)

@@ -314,7 +314,7 @@ def register(sio: socketio.AsyncServer, services: Services) -> None:
 
 
 async def _count_connection(services: Services, account_id: int, delta: int) -> bool:
-    """Keep the account's connection count in Redis (scaled out; embedded matchers ask the rooms).
+    """Keep the account's connection count in Redis (scaled out; embedded, the matcher builds every push).
     False if there is no Redis or it failed: the pushes then reach whoever listens, or nobody."""
     if services.async_redis is None:
         return False

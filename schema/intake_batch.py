@@ -1,7 +1,7 @@
 """Group-commit intake on PostgreSQL: the SQL of a batch of new orders and cancels that arrived together.
 
 One API process sends what its clients posted within one round trip as two statements: the new orders
-go to `bourse_place_orders` (migrations 0003, 0005) as arrays, which holds and inserts each one in order
+go to `bourse_place_orders` (migrations 0003, 0005, 0006) as arrays, which holds and inserts each one in order
 exactly as `schema.intake.place_order` does, and the cancels are recorded and their orders read by one
 more. Per order the cost is then an array element, not four statements and a commit (docs/backbone.md,
 "Group-commit intake").
@@ -59,7 +59,7 @@ def lock_order(rows: Sequence[NewOrderRow]) -> list[int]:
 def place_orders(conn: Connection, rows: Sequence[NewOrderRow]) -> list[tuple[Outcome, int | None]]:
     """Hold and insert every row (in `lock_order`) with one statement: per row, in the given order, its
     outcome and, when created, the new order's id. The function locks the rows it will hold first, in
-    settlement's order (migration 0005); run alone (autocommit), it holds them only while it runs."""
+    settlement's order (migrations 0005, 0006); run alone (autocommit), it holds them only while it runs."""
     if not rows:
         return []
     order = lock_order(rows)

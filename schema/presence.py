@@ -15,7 +15,7 @@ its counts behind: the matcher then builds pushes nobody receives, which costs C
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any, Protocol
 
 LISTENERS_KEY = "bourse:listeners"  # hash: account id -> open Socket.IO connections, over all API processes
@@ -46,16 +46,6 @@ class RedisListeners:
             return set()
         counts = self._client.hmget(LISTENERS_KEY, ids)
         return {a for a, n in zip(ids, counts, strict=True) if n is not None and int(n) > 0}
-
-
-class RoomListeners:
-    """Embedded: the matcher runs in the API's process and asks its Socket.IO rooms directly."""
-
-    def __init__(self, has_room: Callable[[int], bool]) -> None:
-        self._has_room = has_room
-
-    def among(self, accounts: Collection[int]) -> set[int]:
-        return {a for a in accounts if self._has_room(a)}
 
 
 async def count_connection(async_client: Any, account_id: int, delta: int) -> None:

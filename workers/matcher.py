@@ -553,12 +553,8 @@ class Matcher:
     def _push_accounts(self, st: _Symbol, settled: Settled, pub: Publisher) -> None:
         """User pushes from the rows settlement returned (state after the batch, no read after commit),
         for the accounts with a connection open now (schema.presence): asked after the commit."""
-        involved = {account for account, _, _ in settled.order_events}
-        for t in settled.trades:
-            involved.add(t["buyer_account_id"])
-            involved.add(t["seller_account_id"])
-        involved.update(a.id for a in settled.account_rows)
-        involved.update(p.account_id for p in settled.position_rows)
+        # A trade's parties are among `accounts` (their cash moved), as are the account rows' ids.
+        involved = settled.accounts | settled.positions | {account for account, _, _ in settled.order_events}
         try:
             listening = self.listeners.among(involved)
         except Exception:  # noqa: BLE001 - not knowing who listens must not cost anyone an update

@@ -169,12 +169,8 @@ async def place_order(
     principal: Principal = Depends(current_principal),
     services: Services = Depends(get_services),
 ) -> Response:
-    return await _place_response(services, principal.account_id, body)
-
-
-async def _place_response(services: Services, account_id: int, body: OrderRequest) -> Response:
     # The view is already the wire shape, so it is encoded directly (no response validation).
-    status, view = await place(services, account_id, body)
+    status, view = await place(services, principal.account_id, body)
     return JSONResponse(view, status_code=status)
 
 
@@ -296,11 +292,7 @@ async def cancel_order(
     principal: Principal = Depends(current_principal),
     services: Services = Depends(get_services),
 ) -> Response:
-    return await _cancel_response(services, principal.account_id, order_id)
-
-
-async def _cancel_response(services: Services, account_id: int, order_id: int) -> Response:
-    return JSONResponse(await cancel(services, account_id, order_id), status_code=202)
+    return JSONResponse(await cancel(services, principal.account_id, order_id), status_code=202)
 
 
 async def cancel(services: Services, account_id: int, order_id: int) -> View:
