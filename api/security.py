@@ -3,8 +3,11 @@ login throttle (sliding window in memory when embedded, in Redis when scaled out
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -14,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import jwt
+import orjson
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -67,7 +71,7 @@ def verify_access_token(token: str, secret: str, now: datetime) -> tuple[Princip
     """The token's principal and expiry (epoch seconds), or TokenError."""
     try:
         # Expiry is checked against the injected clock (tests control time), not the wall clock.
-        claims: dict[str, Any] = jwt.decode(
+        claims: dict[str, Any] = _minted_claims(token, secret) or jwt.decode(
             token, secret, algorithms=["HS256"], options={"verify_exp": False, "require": ["exp", "sub"]}
         )
         if claims.get("typ") != "access":
@@ -77,6 +81,42 @@ def verify_access_token(token: str, secret: str, now: datetime) -> tuple[Princip
         return Principal(user_id=int(claims["sub"]), account_id=int(claims["acct"])), int(claims["exp"])
     except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
         raise TokenError(str(exc) or "invalid token") from exc
+
+
+# The header segment of every token create_access_token mints (derived from PyJWT, so it stays in step).
+_MINTED_HEADER = jwt.encode({}, "k" * 32, algorithm="HS256").partition(".")[0]
+_MINTED_CLAIMS = {"sub", "acct", "typ", "iat", "exp"}
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _minted_claims(token: str, secret: str) -> dict[str, Any] | None:
+    """The claims of a token that is exactly what create_access_token mints (our HS256 header, a valid
+    signature, a JSON object of its claims and no others), else None and PyJWT decides, with its own error.
+
+    Why: PyJWT spent ~55 us per token (it re-checks the key's format, parses the header as JSON, builds
+    dicts), a quarter of the API's CPU when 10,000 accounts each send their first orders; one HMAC call
+    and one JSON parse take ~7 us. The signature is compared as its base64url text in constant time, so
+    no lenient decoding is involved, and any other header (another algorithm, "none") takes PyJWT's path."""
+    header, _, rest = token.partition(".")
+    payload, dot, signature = rest.partition(".")
+    if header != _MINTED_HEADER or not dot or not token.isascii():
+        return None
+    expected = _b64url(hmac.digest(secret.encode(), f"{header}.{payload}".encode(), "sha256"))
+    if not hmac.compare_digest(expected, signature):
+        return None
+    try:
+        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(claims, dict) or not {"exp", "sub"} <= claims.keys() <= _MINTED_CLAIMS:
+        return None
+    iat = claims.get("iat")
+    if iat is not None and not (isinstance(iat, int) and iat <= time.time()):
+        return None  # PyJWT refuses an iat in the wall clock's future; let it say so
+    return claims
 
 
 class TokenCache:
