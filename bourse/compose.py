@@ -122,8 +122,6 @@ def build_scaleout(settings: Settings, *, on_startup: Sequence[Callable[[], None
     """One API process of the scaled-out setup: PostgreSQL + Redis (streams, depth, fan-out, throttle)."""
     if settings.redis_url is None:
         raise SystemExit("bourse api needs BOURSE_REDIS_URL (and a PostgreSQL BOURSE_DATABASE_URL)")
-    import redis.asyncio as aioredis
-
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     client = redis.Redis.from_url(settings.redis_url)
@@ -135,10 +133,21 @@ def build_scaleout(settings: Settings, *, on_startup: Sequence[Callable[[], None
         instruments=InstrumentCache(factory),
         throttle=RedisThrottle(client, settings.login_attempts_per_minute),
         redis=client,
-        async_redis=aioredis.Redis.from_url(settings.redis_url),
+        async_redis=async_redis_client(settings.redis_url),
     )
     services.extras["on_startup"] = list(on_startup)
     return create_app(settings, services)
+
+
+def async_redis_client(url: str, max_connections: int = 100, wait_s: float = 10.0) -> Any:
+    """The API process's asyncio Redis client (presence counts, the depth fast path). Its pool waits for a
+    free connection: redis-py's default pool raises MaxConnectionsError past 100 commands in flight, and
+    when the service bench's 200 Socket.IO listeners closed together, ~60 of their presence decrements
+    were lost that way (the matcher then went on building pushes for nobody)."""
+    import redis.asyncio as aioredis
+
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=wait_s)
+    return aioredis.Redis(connection_pool=pool)
 
 
 def scaleout_app() -> ASGIApp:

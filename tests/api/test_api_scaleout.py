@@ -125,3 +125,33 @@ def test_matcher_emits_fan_out_through_redis_to_api_clients(pg_url: str, redis_u
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_presence_counts_survive_more_connects_and_closes_in_flight_than_the_pool_holds(
+    redis_url: str,
+) -> None:
+    """Many Socket.IO connections opening or closing at once: each count waits for a pooled connection
+    instead of failing (redis-py's default pool raises past its size), so none is lost."""
+    import asyncio
+
+    from bourse.compose import async_redis_client
+    from schema.presence import LISTENERS_KEY, count_connection
+
+    accounts = range(9_000_000, 9_000_150)
+
+    async def burst() -> None:
+        client = async_redis_client(redis_url, max_connections=4)
+        try:
+            await asyncio.gather(*(count_connection(client, a, +1) for a in accounts for _ in range(2)))
+            await asyncio.gather(*(count_connection(client, a, -1) for a in accounts))
+        finally:
+            await client.aclose()
+
+    sync = Redis.from_url(redis_url)
+    sync.hdel(LISTENERS_KEY, *map(str, accounts))
+    try:
+        asyncio.run(burst())
+        assert RedisListeners(sync).among(accounts) == set(accounts)  # each still has one connection
+        assert {int(n) for n in sync.hmget(LISTENERS_KEY, list(accounts))} == {1}
+    finally:
+        sync.hdel(LISTENERS_KEY, *map(str, accounts))
