@@ -354,6 +354,13 @@ def check_owned(order: OrderRow | None, account_id: int, order_id: int, *, open_
         raise IntakeError("ORDER_FINAL", f"order {order_id} is already {order.status}")
 
 
+def _replace_pending(order_id: int) -> IntakeError:
+    return IntakeError(
+        "REPLACE_PENDING",
+        f"order {order_id}'s previous replace is still being applied; retry once it settled",
+    )
+
+
 def replace_order(
     session: Session,
     account_id: int,
@@ -370,6 +377,8 @@ def replace_order(
     and the account's held balance), commit, and return the Replace command to publish."""
     order = owned_order(session, account_id, order_id)
     kind = OrderType(order.type)
+    if order.replace_ts is not None:
+        raise _replace_pending(order.id)
     if qty is None and limit_price is None and stop_price is None:
         raise IntakeError("VALIDATION_ERROR", "give at least one of qty, limit_price, stop_price")
     if kind == OrderType.MARKET:
@@ -409,11 +418,23 @@ def replace_order(
         session.rollback()
         code = "INSUFFICIENT_FUNDS" if buy else "INSUFFICIENT_SHARES"
         raise IntakeError(code, "not enough available to cover the new terms")
-    if extra:
-        # An expression, not the loaded value: the matcher may be updating this row concurrently.
-        session.execute(
-            update(Order).where(Order.id == order.id).values(pending_hold=Order.pending_hold + extra)
+    # The request is kept with the order until its Replace settles, so a Replace the stream lost is sent
+    # again (workers.reconciler). Conditional: of two concurrent replaces of one order, one wins.
+    # pending_hold is an expression, not the loaded value: the matcher may be updating the row.
+    recorded = session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.replace_ts.is_(None))
+        .values(
+            pending_hold=Order.pending_hold + extra,
+            replace_ts=ts_ms,
+            replace_qty=qty,
+            replace_limit_price=limit_price,
+            replace_stop_price=stop_price,
         )
+    )
+    if recorded.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise _replace_pending(order.id)
     session.commit()
     session.refresh(order)
     command = Replace(

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -90,6 +91,20 @@ class Order(Base):
         UniqueConstraint("account_id", "client_order_id", name="uq_orders_account_client_order_id"),
         Index("ix_orders_account_status", "account_id", "status"),
         Index("ix_orders_symbol_status_seq", "symbol", "status", "seq"),
+        # The reconciler's scans of pending replaces and replace holds: partial, so they stay as small as
+        # the few orders concerned instead of growing with every order ever filled (migration 0007).
+        Index(
+            "ix_orders_replace_pending",
+            "symbol",
+            postgresql_where=text("replace_ts IS NOT NULL"),
+            sqlite_where=text("replace_ts IS NOT NULL"),
+        ),
+        Index(
+            "ix_orders_pending_hold",
+            "symbol",
+            postgresql_where=text("pending_hold > 0"),
+            sqlite_where=text("pending_hold > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -124,6 +139,13 @@ class Order(Base):
     # When the owner asked to cancel (a 202 was answered): the reconciler sends the Cancel again while the
     # order is still open, so a cancel the stream lost is not lost (workers.reconciler).
     cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # The replace the owner asked for (a 202 was answered) that the matcher has not settled yet: its
+    # Replace command's ts (epoch ms, the request's identity) and new terms (NULL keeps the term). One at a
+    # time per order; the reconciler sends it again while it is pending (workers.reconciler).
+    replace_ts: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    replace_qty: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    replace_limit_price: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    replace_stop_price: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     @property
     def leaves_qty(self) -> int:

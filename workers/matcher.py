@@ -357,6 +357,7 @@ class Matcher:
     ) -> int:
         steps: list[tuple[Command, list[Event]]] = []
         seen: set[int] = set()
+        replaced: set[tuple[int, int]] = set()
         apply = st.exchange.apply
         for entry_id, command in entries:
             if entry_id in self._poison:
@@ -376,6 +377,15 @@ class Matcher:
                     self.stats["skipped"] += 1
                     continue
                 seen.add(oid)
+            elif command.__class__ is Replace:
+                # Applied only while it is the order's pending request: a copy the reconciler re-sent
+                # after the original settled (or twice in one batch) is skipped, never applied twice.
+                ref = refs.get(command.order_id)  # type: ignore[union-attr]
+                key = (command.order_id, command.ts)  # type: ignore[union-attr]
+                if ref is None or ref.replace_ts != command.ts or key in replaced:  # type: ignore[union-attr]
+                    self.stats["skipped"] += 1
+                    continue
+                replaced.add(key)
             elif command.__class__ is SetReference:
                 st.instrument.reference_price = command.price  # type: ignore[union-attr]
             try:

@@ -8,10 +8,14 @@ NewOrder whose order SQL shows as already sequenced, and the same order twice wi
 A cancel request is kept in SQL (orders.cancel_requested_at, written before the 202): while such an order
 is still open `age_s` after the request, its Cancel is sent again, after any NewOrder re-sent in the same
 pass; an order never sequenced whose cancel was requested (queued for the open, or its NewOrder lost)
-is re-sent as a Withdraw, so it is canceled when it reaches the matcher and never trades. A lost Replace
-is not re-sent: it leaves its extra hold in orders.pending_hold until the order ends, and then
-`release_stranded_holds` gives it back. That release and the settlement of a late
-rejected Replace are both conditional updates of pending_hold, so the hold goes back exactly once.
+is re-sent as a Withdraw, so it is canceled when it reaches the matcher and never trades. A replace
+request is kept too (orders.replace_ts and the new terms, one at a time per order, written before the
+202): while it is unsettled `age_s` after the request its Replace is sent again, between the NewOrders
+and the Cancels of the pass; the matcher applies a Replace only while it is the order's pending request,
+so one that did arrive is never applied twice. An order that ended with a replace pending has the
+replace's extra hold in orders.pending_hold: `release_stranded_holds` gives it back, or the re-sent
+Replace is rejected and its settlement does; both are conditional updates of pending_hold, so the hold
+goes back exactly once.
 
 The market calendar gates it: while the market is closed nothing is published (an order queued for the
 open, `Admission.QUEUE`, is `new` with no seq too, and must not reach the book before the open). At the
@@ -29,10 +33,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.commands import Cancel, NewOrder, Withdraw
+from engine.commands import Cancel, NewOrder, Replace, Withdraw
 from engine.types import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from schema import balances
 from schema.calendar import MarketCalendar, session_open_at_or_before
@@ -119,8 +123,42 @@ def reconcile(
             by_symbol[order.symbol].append(Withdraw(command) if withdraw else command)
         session.rollback()
     _publish(bus, by_symbol, "re-enqueued %d orders")
+    resend_replaces(session_factory, bus, symbols=symbols, age_s=age_s, now=now)
     resend_cancels(session_factory, bus, symbols=symbols, age_s=age_s, now=now)
     return len(orders)
+
+
+def resend_replaces(
+    session_factory: sessionmaker[Session],
+    bus: CommandBus,
+    *,
+    symbols: Sequence[str] | None = None,
+    age_s: float = DEFAULT_AGE_S,
+    now: datetime | None = None,
+) -> int:
+    """Send the Replace again for every order whose replace request (orders.replace_ts) is older than
+    `age_s` and still unsettled: the stream lost it. Its extra hold is what the order still has pending
+    (0 if release_stranded_holds already gave it back). The matcher applies a Replace only while it is the
+    order's pending request, so a copy of one that did arrive is skipped; an order that ended meanwhile
+    gets it rejected, which releases the hold and clears the request. Returns how many."""
+    now = now or datetime.now(UTC)
+    asked_before = to_epoch_ms(now - timedelta(seconds=age_s))
+    stmt = select(
+        Order.id, Order.account_id, Order.symbol, Order.pending_hold, Order.replace_ts, Order.replace_qty,
+        Order.replace_limit_price, Order.replace_stop_price,
+    ).where(Order.replace_ts.is_not(None), Order.replace_ts <= asked_before)  # fmt: skip
+    rows = _rows_by_id(session_factory, stmt, symbols)
+    by_symbol: dict[str, list[Replace]] = defaultdict(list)
+    for r in rows:
+        by_symbol[r.symbol].append(
+            Replace(
+                order_id=r.id, account=r.account_id, symbol=r.symbol, qty=r.replace_qty,
+                price=r.replace_limit_price, stop_price=r.replace_stop_price, extra_hold=r.pending_hold,
+                ts=r.replace_ts,
+            )
+        )  # fmt: skip
+    _publish(bus, by_symbol, "sent %d replaces again")
+    return len(rows)
 
 
 def resend_cancels(
@@ -140,17 +178,25 @@ def resend_cancels(
         Order.cancel_requested_at.is_not(None),
         Order.cancel_requested_at <= now - timedelta(seconds=age_s),
     )
-    if symbols is not None:
-        stmt = stmt.where(Order.symbol.in_(list(symbols)))
-    with session_factory() as session:
-        rows = session.execute(stmt.order_by(Order.id)).all()
-        session.rollback()
+    rows = _rows_by_id(session_factory, stmt, symbols)
     ts = to_epoch_ms(now)
     by_symbol: dict[str, list[Cancel]] = defaultdict(list)
     for r in rows:
         by_symbol[r.symbol].append(Cancel(r.id, r.account_id, r.symbol, ts))
     _publish(bus, by_symbol, "sent %d cancels again")
     return len(rows)
+
+
+def _rows_by_id(
+    session_factory: sessionmaker[Session], stmt: Select[Any], symbols: Sequence[str] | None
+) -> list[Any]:
+    """The orders' rows `stmt` selects, of `symbols` (None: all), in id order, read in a short transaction."""
+    if symbols is not None:
+        stmt = stmt.where(Order.symbol.in_(list(symbols)))
+    with session_factory() as session:
+        rows = list(session.execute(stmt.order_by(Order.id)).all())
+        session.rollback()
+    return rows
 
 
 def _publish(bus: CommandBus, by_symbol: dict[str, list[Any]], what: str) -> None:

@@ -19,6 +19,7 @@ Money moves (all integers: cents and shares):
 - Canceled / expired: canceled_qty += leaves; the engine's remaining hold goes back.
 - Reduced / Replaced: the replace's extra hold moves from pending_hold into the order's hold, then what
   the engine says the new terms do not need goes back.
+- Any settled Replace clears its pending request (orders.replace_ts), so the reconciler stops sending it.
 Every move writes ledger rows, so per account the ledger sums equal the balances.
 """
 
@@ -95,6 +96,7 @@ class OrderRef(NamedTuple):
     side: str
     status: str
     seq: int | None
+    replace_ts: int | None  # the pending replace request's identity (its Replace's ts), if any
 
     @property
     def sequenced(self) -> bool:
@@ -103,7 +105,9 @@ class OrderRef(NamedTuple):
 
 
 _NEW = OrderStatus.NEW.value
-_REF_COLUMNS = (_orders.c.id, _orders.c.account_id, _orders.c.side, _orders.c.status, _orders.c.seq)
+_REF_COLUMNS = (
+    _orders.c.id, _orders.c.account_id, _orders.c.side, _orders.c.status, _orders.c.seq, _orders.c.replace_ts
+)  # fmt: skip
 
 
 def order_refs(session: Session, order_ids: Iterable[int]) -> dict[int, OrderRef]:
@@ -136,6 +140,7 @@ class _OrderChange:
     stop_price: int | None = None
     reason: str | None = None
     triggered: bool | None = None
+    replace_settled: int | None = None  # the ts of this batch's Replace: its pending request is cleared
 
 
 @dataclass(slots=True)
@@ -244,6 +249,10 @@ class _Batch:
     def apply(self, command: Command, events: Sequence[Event]) -> None:
         if isinstance(command, SetReference):
             self.reference_price = command.price
+        elif command.__class__ is Replace and command.order_id in self.refs:  # type: ignore[union-attr]
+            # Settled, whatever the engine said: the pending request is done (cleared only if it is still
+            # this one, see _UPDATE_ORDER), and the reconciler stops sending it.
+            self.order(command.order_id).replace_settled = command.ts  # type: ignore[union-attr]
         for ev in events:
             cls = ev.__class__
             if cls is Trade:
@@ -452,6 +461,7 @@ _UPDATE_ORDER = (
         stop_price=case(
             (cast(bindparam("o_setp2"), Boolean), cast(bindparam("o_sp"), BigInteger)), else_=_o.stop_price
         ),
+        replace_ts=case((_o.replace_ts == cast(bindparam("o_rts"), BigInteger), None), else_=_o.replace_ts),
         updated_at=bindparam("o_now"),
     )
 )
@@ -484,7 +494,7 @@ def _write_rows(
                  "o_hc": c.hold_cash, "o_hq": c.hold_qty, "o_ph": c.pending_hold, "o_status": c.status,
                  "o_seq": c.seq, "o_qty": c.qty, "o_reason": c.reason, "o_trig": c.triggered,
                  "o_setp": c.set_prices, "o_lp": c.limit_price, "o_setp2": c.set_prices, "o_sp": c.stop_price,
-                 "o_now": now}
+                 "o_rts": c.replace_settled, "o_now": now}
                 for oid, c in orders
             ],
         )  # fmt: skip
@@ -509,7 +519,7 @@ def _write_rows(
 _PG_STATEMENTS: dict[str, tuple[str, str]] = {
     "bourse_settle_refs": (
         "bigint[]",
-        "SELECT id, account_id, side, status, seq FROM orders WHERE id = ANY($1)",
+        "SELECT id, account_id, side, status, seq, replace_ts FROM orders WHERE id = ANY($1)",
     ),
     "bourse_settle_fence": (
         "text, bigint, timestamptz, text, bigint",
@@ -555,7 +565,7 @@ _PG_STATEMENTS: dict[str, tuple[str, str]] = {
     ),
     "bourse_settle_orders": (
         "timestamptz, bigint[], bigint[], bigint[], bigint[], bigint[], bigint[], bigint[], varchar[],"
-        " bigint[], bigint[], varchar[], boolean[], boolean[], bigint[], bigint[]",
+        " bigint[], bigint[], varchar[], boolean[], boolean[], bigint[], bigint[], bigint[]",
         """UPDATE orders AS o SET
             filled_qty = o.filled_qty + d.fq, filled_notional = o.filled_notional + d.fn,
             canceled_qty = o.canceled_qty + d.cq, hold_cash = o.hold_cash + d.hc,
@@ -566,9 +576,10 @@ _PG_STATEMENTS: dict[str, tuple[str, str]] = {
             triggered = COALESCE(d.trig, o.triggered),
             limit_price = CASE WHEN d.setp THEN d.lp ELSE o.limit_price END,
             stop_price = CASE WHEN d.setp THEN d.sp ELSE o.stop_price END,
+            replace_ts = CASE WHEN o.replace_ts = d.rts THEN NULL ELSE o.replace_ts END,
             updated_at = $1
-        FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-            AS d(id, fq, fn, cq, hc, hq, ph, status, seq, qty, reason, trig, setp, lp, sp)
+        FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+            AS d(id, fq, fn, cq, hc, hq, ph, status, seq, qty, reason, trig, setp, lp, sp, rts)
         WHERE o.id = d.id
         RETURNING o.id, o.client_order_id, o.symbol, o.side, o.type, o.time_in_force, o.qty, o.filled_qty,
             o.canceled_qty, o.filled_notional, o.limit_price, o.stop_price, o.expire_at, o.post_only, o.stp,
@@ -802,6 +813,7 @@ def _pg_write(
             _texts(c.status for c in cs), _ints(c.seq for c in cs), _ints(c.qty for c in cs),
             _texts(c.reason for c in cs), _bools(c.triggered for c in cs), _bools(c.set_prices for c in cs),
             _ints(c.limit_price for c in cs), _ints(c.stop_price for c in cs),
+            _ints(c.replace_settled for c in cs),
         )  # fmt: skip
     if ledger:  # every trade writes ledger rows, so no ledger rows means no trades either
         seq_of = [t["seq"] for t in trades]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from api_harness import Harness
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.commands import Cancel, MassCancel, NewOrder, Replace
 from schema.models import Account, LedgerEntry, Order
@@ -244,9 +244,28 @@ def test_replace_holds_the_extra_into_pending_hold(ex: Harness) -> None:
     assert (acct["cash_available"], acct["cash_held"]) == ("97228.00", "2772.00")
     with ex.session_factory() as s:
         assert s.get(Order, oid).pending_hold == 47200
+
+    # Nothing settles here, so the replace stays pending: another one is refused and changes nothing.
+    def request() -> tuple[Any, ...]:
+        with ex.session_factory() as s:
+            o = s.get(Order, oid)
+            assert o is not None
+            return (o.pending_hold, o.replace_ts, o.replace_qty, o.replace_limit_price, o.replace_stop_price)
+
+    before, pending = ex.snapshot(), request()
+    assert pending == (47200, cmd.ts, 12, 23100, None)
+    r = ex.client.patch(f"/api/v1/orders/{oid}", json={"qty": "4"}, headers=alice.headers)
+    assert r.status_code == 409 and r.json()["code"] == "REPLACE_PENDING", r.text
+    assert (ex.snapshot(), request()) == (before, pending) and published(ex, "AAPL")[-1] == cmd
+    with ex.session_factory() as s:  # as if the matcher had settled it (its settlement clears the request)
+        s.execute(update(Order).where(Order.id == oid).values(replace_ts=None))
+        s.commit()
     # A reduce needs no extra hold.
     r = ex.client.patch(f"/api/v1/orders/{oid}", json={"qty": "4"}, headers=alice.headers)
     assert r.status_code == 202 and published(ex, "AAPL")[-1].extra_hold == 0
+    with ex.session_factory() as s:
+        s.execute(update(Order).where(Order.id == oid).values(replace_ts=None))
+        s.commit()
     before = ex.snapshot()
     for body, code in [
         ({}, "VALIDATION_ERROR"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from schema.audit import audit
 from schema.models import Order
 from workers.matcher import Matcher
 from workers.publisher import RecordingPublisher
-from workers.reconciler import reconcile, resend_cancels
+from workers.reconciler import reconcile, resend_cancels, resend_replaces
 
 
 class Market:
@@ -54,6 +55,19 @@ def market(db_url: str) -> Iterator[Market]:
         m = Market(ex)
         yield m
         m.matcher.close()
+
+
+@contextmanager
+def stream_down(ex: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Redis gone between the API's commit and its XADD: requests are answered, nothing is published."""
+
+    def lost(*_args: Any, **_kwargs: Any) -> Any:
+        raise ConnectionError("redis is down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ex.bus, "publish", lost)
+        patch.setattr(ex.bus, "publish_many", lost)
+        yield
 
 
 def cash(ex: Harness, u: User) -> tuple[str, str]:
@@ -237,12 +251,7 @@ def test_a_cancel_the_stream_lost_is_sent_again_by_the_reconciler(
     assert cash(ex, u) == ("97900.00", "2100.00")
 
     # Redis goes away between the cancel's commit and its XADD: the request is answered, nothing is sent.
-    def lost(*_args: Any, **_kwargs: Any) -> Any:
-        raise ConnectionError("redis is down")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(ex.bus, "publish", lost)
-        patch.setattr(ex.bus, "publish_many", lost)
+    with stream_down(ex, monkeypatch):
         r = ex.client.delete(f"/api/v1/orders/{resting['id']}", headers=u.headers)
     assert r.status_code == 202, r.text
     market.settle()
@@ -259,4 +268,79 @@ def test_a_cancel_the_stream_lost_is_sent_again_by_the_reconciler(
     # The order is final: nothing more is sent.
     ex.clock.advance(seconds=10)
     assert resend_cancels(ex.session_factory, ex.bus, symbols=["AAPL"], now=ex.clock()) == 0
+    market.audit_clean()
+
+
+def test_a_replace_the_stream_lost_is_sent_again_and_applied_once(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ex = market.ex
+    u = ex.register()
+    body = {"symbol": "AAPL", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": "10"}
+    resting = market.order(u, **body, limit_price="210.00")
+    oid = resting["id"]
+
+    # Redis goes away between the replace's commit (its extra hold) and its XADD.
+    with stream_down(ex, monkeypatch):
+        r = ex.client.patch(
+            f"/api/v1/orders/{oid}", json={"qty": "12", "limit_price": "220.00"}, headers=u.headers
+        )
+    assert r.status_code == 202, r.text
+    market.settle()
+    order = ex.client.get(f"/api/v1/orders/{oid}", headers=u.headers).json()
+    assert (order["qty"], order["limit_price"]) == ("10", "210.00")  # the book never saw it
+    assert cash(ex, u) == ("97360.00", "2640.00")  # 12 * 220.00 reserved: 2100.00 + 540.00 pending
+    # Until it settles, the order takes no other replace.
+    again = ex.client.patch(f"/api/v1/orders/{oid}", json={"qty": "5"}, headers=u.headers)
+    assert again.status_code == 409 and again.json()["code"] == "REPLACE_PENDING"
+
+    # Too recent: the Replace may still be on its way.
+    assert resend_replaces(ex.session_factory, ex.bus, symbols=["AAPL"], now=ex.clock()) == 0
+    market.settle()
+    assert ex.client.get(f"/api/v1/orders/{oid}", headers=u.headers).json()["qty"] == "10"
+    ex.clock.advance(seconds=4)
+    assert reconcile(ex.session_factory, ex.bus, symbols=["AAPL"], now=ex.clock()) == 0  # no lost NewOrder
+    # A copy of it arrives too (a reconciler pass that raced the first re-send): skipped, not applied twice.
+    assert resend_replaces(ex.session_factory, ex.bus, symbols=["AAPL"], now=ex.clock()) == 1
+    market.settle()
+    order = ex.client.get(f"/api/v1/orders/{oid}", headers=u.headers).json()
+    assert (order["qty"], order["limit_price"], order["hold"]) == ("12", "220.00", "2640.00")
+    assert cash(ex, u) == ("97360.00", "2640.00")
+    with ex.session_factory() as s:
+        row = s.get(Order, oid)
+        assert row is not None and (row.pending_hold, row.replace_ts) == (0, None)
+    assert market.matcher.stats["skipped"] >= 1
+    # Settled: nothing more is sent, and the order takes a new replace.
+    ex.clock.advance(seconds=10)
+    assert resend_replaces(ex.session_factory, ex.bus, symbols=["AAPL"], now=ex.clock()) == 0
+    r = ex.client.patch(f"/api/v1/orders/{oid}", json={"qty": "5"}, headers=u.headers)
+    assert r.status_code == 202, r.text
+    market.settle()
+    assert cash(ex, u) == ("98900.00", "1100.00")  # reduced to 5 @ 220.00
+    market.audit_clean()
+
+
+def test_a_lost_replace_of_an_order_that_ended_gives_its_hold_back_once(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ex = market.ex
+    u = ex.register()
+    body = {"symbol": "AAPL", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": "10"}
+    oid = market.order(u, **body, limit_price="210.00")["id"]
+
+    with stream_down(ex, monkeypatch):
+        r = ex.client.patch(f"/api/v1/orders/{oid}", json={"qty": "12"}, headers=u.headers)
+    assert r.status_code == 202, r.text
+    assert ex.client.delete(f"/api/v1/orders/{oid}", headers=u.headers).status_code == 202
+    market.settle()
+    assert cash(ex, u) == ("99580.00", "420.00")  # canceled; the lost replace's 2 * 210.00 still pending
+    ex.clock.advance(seconds=4)
+    assert resend_replaces(ex.session_factory, ex.bus, symbols=["AAPL"], now=ex.clock()) == 1  # rejected
+    market.settle()
+    assert cash(ex, u) == ("100000.00", "0.00")
+    with ex.session_factory() as s:
+        row = s.get(Order, oid)
+        assert row is not None and (row.status, row.pending_hold, row.replace_ts) == ("canceled", 0, None)
+    ex.clock.advance(seconds=10)
+    assert resend_replaces(ex.session_factory, ex.bus, symbols=["AAPL"], now=ex.clock()) == 0
     market.audit_clean()

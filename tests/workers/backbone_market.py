@@ -125,7 +125,8 @@ class Market:
     def replace(
         self, account: int, order_id: int, *, qty: int | None = None, price: int | None = None
     ) -> Replace | None:
-        """Like the API: hold what the new terms need beyond the current hold into pending_hold."""
+        """Like the API: hold what the new terms need beyond the current hold into pending_hold and record
+        the request; None if the hold fails or the order has a replace pending."""
         t = now()
         with self.sessions() as s:
             o = s.get(Order, order_id)
@@ -142,13 +143,20 @@ class Market:
             if not ok:
                 s.rollback()
                 return None
-            if extra:
-                s.execute(
-                    update(Order).where(Order.id == o.id).values(pending_hold=Order.pending_hold + extra)
-                )
+            ts = to_epoch_ms(t)
+            # Recorded as the pending request, one at a time per order, as schema.intake.replace_order does.
+            recorded = s.execute(
+                update(Order)
+                .where(Order.id == o.id, Order.replace_ts.is_(None))
+                .values(pending_hold=Order.pending_hold + extra, replace_ts=ts, replace_qty=qty,
+                        replace_limit_price=price, replace_stop_price=None)
+            )  # fmt: skip
+            if recorded.rowcount != 1:
+                s.rollback()
+                return None
             s.commit()
             command = Replace(order_id=o.id, account=account, symbol=o.symbol, qty=qty, price=price,
-                              extra_hold=extra, ts=to_epoch_ms(t))  # fmt: skip
+                              extra_hold=extra, ts=ts)  # fmt: skip
         self.bus.publish(command.symbol, command)
         return command
 
