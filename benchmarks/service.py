@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import resource
 import secrets
@@ -49,6 +48,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
+
+import orjson
 
 from benchmarks import generator, meta, report
 from benchmarks.generator import CANCEL, LIMIT, FlowParams, Message
@@ -418,18 +419,130 @@ class ServerDisconnectedError(ConnectionError):
     """The server closed the connection before the whole response arrived."""
 
 
-class _Conn:
-    __slots__ = ("reader", "writer", "idle_since")
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection as an asyncio Protocol: the response is parsed in data_received and hands
+    its future the (status, body, keep-alive) at once. A StreamReader costs a coroutine resumption and a
+    future per readuntil and per readexactly, and the generator's CPU is taken from the server it loads."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer, self.idle_since = reader, writer, 0.0
+    __slots__ = ("transport", "idle_since", "closed", "lost", "_buf", "_waiter")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.idle_since = 0.0
+        self.closed = False  # the server closed it, or it failed
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._buf = bytearray()
+        self._waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._buf += data
+        if self._waiter is not None and not self._waiter.done():
+            self._parse(eof=False)
+
+    def eof_received(self) -> bool:
+        self.closed = True
+        if self._waiter is not None and not self._waiter.done():
+            self._parse(eof=True)
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._waiter is not None and not self._waiter.done():
+            self._parse(eof=True)
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def exchange(self, msg: bytes) -> asyncio.Future[tuple[int, bytes, bool]]:
+        """Send one request; the future gets (status, body, keep-alive) or ServerDisconnectedError."""
+        fut = self._waiter = asyncio.get_running_loop().create_future()
+        if self._buf:  # bytes nobody asked for: the connection's state is unknown
+            fut.set_exception(
+                ServerDisconnectedError(f"unexpected bytes before a request: {self._buf[:40]!r}")
+            )
+            return fut
+        assert self.transport is not None
+        # no drain: one small request per connection, so the write buffer never nears its high-water mark
+        self.transport.write(msg)
+        return fut
+
+    def _parse(self, *, eof: bool) -> None:
+        waiter, buf = self._waiter, self._buf
+        assert waiter is not None
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if eof:
+                waiter.set_exception(ServerDisconnectedError("the server closed the connection mid-response"))
+            return
+        head, start = bytes(buf[: end + 4]), end + 4
+        if not head.startswith(b"HTTP/1."):
+            waiter.set_exception(ServerDisconnectedError(f"not an HTTP/1.x response: {head[:40]!r}"))
+            return
+        status = int(head[9:12])
+        lower = head.lower()
+        keep = head[7] == 0x31 and b"\r\nconnection: close" not in lower  # HTTP/1.1 and no close
+        at = lower.find(b"\r\ncontent-length:")
+        if at >= 0:
+            n = int(lower[at + 17 : lower.find(b"\r\n", at + 17)])
+            if len(buf) - start < n:
+                if eof:
+                    waiter.set_exception(
+                        ServerDisconnectedError("the server closed the connection mid-response")
+                    )
+                return
+            data, rest = bytes(buf[start : start + n]), start + n
+        elif b"\r\ntransfer-encoding: chunked" in lower:
+            parsed = _parse_chunked(buf, start)
+            if parsed is None:
+                if eof:
+                    waiter.set_exception(
+                        ServerDisconnectedError("the server closed the connection mid-response")
+                    )
+                return
+            data, rest = parsed
+        elif status < 200 or status in (204, 304):
+            data, rest = b"", start
+        else:  # the body ends when the server closes
+            if not eof:
+                return
+            data, rest, keep = bytes(buf[start:]), len(buf), False
+        del buf[:rest]
+        self._waiter = None
+        waiter.set_result((status, data, keep))
 
     def close(self) -> None:
-        self.writer.close()
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _parse_chunked(buf: bytearray, at: int) -> tuple[bytes, int] | None:
+    """A whole chunked body from buf[at:] and where it ends, or None while part of it has yet to arrive."""
+    parts = []
+    while True:
+        eol = buf.find(b"\r\n", at)
+        if eol < 0:
+            return None
+        size = int(bytes(buf[at:eol]).split(b";", 1)[0], 16)
+        at = eol + 2
+        if size == 0:
+            while True:  # trailers, up to the empty line
+                eol = buf.find(b"\r\n", at)
+                if eol < 0:
+                    return None
+                line_empty, at = eol == at, eol + 2
+                if line_empty:
+                    return b"".join(parts), at
+        if len(buf) < at + size + 2:
+            return None
+        parts.append(bytes(buf[at : at + size]))
+        at += size + 2
 
 
 class RawHttpPool:
-    """`--http raw`: a minimal HTTP/1.1 keep-alive client on asyncio streams, because the generator shares
+    """`--http raw`: a minimal HTTP/1.1 keep-alive client on asyncio Protocols, because the generator shares
     the cores with the server it loads and must cost it as little CPU as possible (`python -m
     benchmarks.client_cpu` measures it against aiohttp and httpx).
 
@@ -470,18 +583,18 @@ class RawHttpPool:
 
     async def request(self, i: int, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
         """(status, parsed JSON body or None), the shape of HttpPool.request; `i` is unused (one pool)."""
-        payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        payload = b"" if body is None else orjson.dumps(body)
         msg = self._message(method, path, token, payload)
         async with asyncio.timeout(self.timeout):
             conn = await self._acquire()
             try:
-                status, data, keep = await self._exchange(conn, msg)
+                status, data, keep = await conn.exchange(msg)
             except BaseException:
                 # its state is unknown (half a response may be in flight): never reuse it
                 conn.close()
                 self._put(None)
                 raise
-        if keep:
+        if keep and not conn.closed:
             self._put(conn)
         else:
             conn.close()
@@ -489,7 +602,7 @@ class RawHttpPool:
         if not data:
             return status, None
         try:
-            return status, json.loads(data)
+            return status, orjson.loads(data)
         except ValueError:
             return status, None
 
@@ -499,11 +612,7 @@ class RawHttpPool:
             now = time.monotonic()
             while idle:
                 conn = idle.pop()
-                if (
-                    now - conn.idle_since < self.idle_s
-                    and not conn.reader.at_eof()
-                    and not conn.writer.is_closing()
-                ):
+                if now - conn.idle_since < self.idle_s and not conn.closed:
                     return conn
                 conn.close()  # closed (EOF or reset) by the server while idle, or about to be
                 self._open -= 1
@@ -522,12 +631,12 @@ class RawHttpPool:
         else:
             self._open += 1
         try:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+            _, conn = await asyncio.get_running_loop().create_connection(_Conn, self.host, self.port)
         except BaseException:
             self._put(None)
             raise
         self.opened += 1
-        return _Conn(reader, writer)
+        return conn
 
     def _put(self, conn: _Conn | None) -> None:
         """Release a connection, or (None) the slot of one that was closed, to the first live waiter."""
@@ -542,51 +651,13 @@ class RawHttpPool:
             conn.idle_since = time.monotonic()
             self._idle.append(conn)
 
-    @staticmethod
-    async def _exchange(conn: _Conn, msg: bytes) -> tuple[int, bytes, bool]:
-        reader = conn.reader
-        # no drain(): one small request per connection, so the write buffer never nears its high-water mark
-        conn.writer.write(msg)
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1."):
-                raise ServerDisconnectedError(f"not an HTTP/1.x response: {head[:40]!r}")
-            status = int(head[9:12])
-            lower = head.lower()
-            keep = head[7] == 0x31 and b"\r\nconnection: close" not in lower  # HTTP/1.1 and no close
-            at = lower.find(b"\r\ncontent-length:")
-            if at >= 0:
-                n = int(lower[at + 17 : lower.find(b"\r\n", at + 17)])
-                data = await reader.readexactly(n) if n else b""
-            elif b"\r\ntransfer-encoding: chunked" in lower:
-                data = await _read_chunked(reader)
-            elif status < 200 or status in (204, 304):
-                data = b""
-            else:
-                data, keep = await reader.read(), False  # the body ends when the server closes
-        except asyncio.IncompleteReadError:
-            raise ServerDisconnectedError("the server closed the connection mid-response") from None
-        return status, data, keep
-
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
         for conn in idle:
-            with contextlib.suppress(OSError):
-                await conn.writer.wait_closed()
+            await conn.lost
         self._open -= len(idle)
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts = []
-    while True:
-        size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
-        if size == 0:
-            while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
-                pass
-            return b"".join(parts)
-        parts.append((await reader.readexactly(size + 2))[:-2])
 
 
 class HttpPool:
