@@ -8,6 +8,10 @@ its Replace's ts (the request's identity) and new terms, cleared by the settleme
 reconciler's scans (pending replaces; pending holds of ended orders) read partial indexes, which hold
 only the few orders concerned; the pending-hold scan used to read every ended order of the symbol.
 
+Upgrading with a replace in flight: its request was not recorded, so the matcher skips its Replace (it
+applies a Replace only while it is the order's pending request) and its extra hold stays pending until
+the order ends, when release_stranded_holds gives it back, as a lost Replace was handled before.
+
 Revision ID: 0007_replace_requests
 Revises: 0006_place_orders_no_key_locks
 """
