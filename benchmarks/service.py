@@ -1501,7 +1501,7 @@ def build_parser(prog: str = "bourse bench service") -> argparse.ArgumentParser:
     p.add_argument("--connections", type=int, default=128, help="connections over all clients (default 128)")
     p.add_argument(
         "--http", choices=HTTP_KINDS, default="raw",
-        help="HTTP client: raw (asyncio streams, the cheapest on CPU; default), aiohttp or httpx",
+        help="HTTP client: raw (asyncio Protocols, the cheapest on CPU; default), aiohttp or httpx",
     )  # fmt: skip
     p.add_argument(
         "--loop", choices=LOOPS, default="uvloop", help="the generator's event loop (default uvloop)"
