@@ -70,6 +70,13 @@ def stream_down(ex: Harness, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+def resting_buy(market: Market) -> tuple[User, dict[str, Any]]:
+    """A new user's GTC buy of 10 AAPL @ 210.00, settled and resting (2,100.00 held)."""
+    u = market.ex.register()
+    body = {"symbol": "AAPL", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": "10"}
+    return u, market.order(u, **body, limit_price="210.00")
+
+
 def cash(ex: Harness, u: User) -> tuple[str, str]:
     a = ex.account(u)
     return a["cash_available"], a["cash_held"]
@@ -244,9 +251,7 @@ def test_a_cancel_the_stream_lost_is_sent_again_by_the_reconciler(
     market: Market, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ex = market.ex
-    u = ex.register()
-    body = {"symbol": "AAPL", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": "10"}
-    resting = market.order(u, **body, limit_price="210.00")
+    u, resting = resting_buy(market)
     assert resting["status"] == "new"
     assert cash(ex, u) == ("97900.00", "2100.00")
 
@@ -275,9 +280,7 @@ def test_a_replace_the_stream_lost_is_sent_again_and_applied_once(
     market: Market, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ex = market.ex
-    u = ex.register()
-    body = {"symbol": "AAPL", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": "10"}
-    resting = market.order(u, **body, limit_price="210.00")
+    u, resting = resting_buy(market)
     oid = resting["id"]
 
     # Redis goes away between the replace's commit (its extra hold) and its XADD.
@@ -324,9 +327,8 @@ def test_a_lost_replace_of_an_order_that_ended_gives_its_hold_back_once(
     market: Market, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ex = market.ex
-    u = ex.register()
-    body = {"symbol": "AAPL", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": "10"}
-    oid = market.order(u, **body, limit_price="210.00")["id"]
+    u, resting = resting_buy(market)
+    oid = resting["id"]
 
     with stream_down(ex, monkeypatch):
         r = ex.client.patch(f"/api/v1/orders/{oid}", json={"qty": "12"}, headers=u.headers)
