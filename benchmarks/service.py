@@ -469,17 +469,31 @@ class _Conn(asyncio.Protocol):
         return fut
 
     def _parse(self, *, eof: bool) -> None:
-        waiter, buf = self._waiter, self._buf
+        waiter = self._waiter
         assert waiter is not None
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
+        try:
+            response = self._response(eof=eof)
+        except ServerDisconnectedError as exc:
+            waiter.set_exception(exc)
+            return
+        if response is None:  # more bytes to come, unless the server has closed
             if eof:
                 waiter.set_exception(ServerDisconnectedError("the server closed the connection mid-response"))
             return
+        status, data, keep, rest = response
+        del self._buf[:rest]
+        self._waiter = None
+        waiter.set_result((status, data, keep))
+
+    def _response(self, *, eof: bool) -> tuple[int, bytes, bool, int] | None:
+        """(status, body, keep-alive, where it ends in the buffer), or None while part of it is missing."""
+        buf = self._buf
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return None
         head, start = bytes(buf[: end + 4]), end + 4
         if not head.startswith(b"HTTP/1."):
-            waiter.set_exception(ServerDisconnectedError(f"not an HTTP/1.x response: {head[:40]!r}"))
-            return
+            raise ServerDisconnectedError(f"not an HTTP/1.x response: {head[:40]!r}")
         status = int(head[9:12])
         lower = head.lower()
         keep = head[7] == 0x31 and b"\r\nconnection: close" not in lower  # HTTP/1.1 and no close
@@ -487,30 +501,15 @@ class _Conn(asyncio.Protocol):
         if at >= 0:
             n = int(lower[at + 17 : lower.find(b"\r\n", at + 17)])
             if len(buf) - start < n:
-                if eof:
-                    waiter.set_exception(
-                        ServerDisconnectedError("the server closed the connection mid-response")
-                    )
-                return
-            data, rest = bytes(buf[start : start + n]), start + n
-        elif b"\r\ntransfer-encoding: chunked" in lower:
+                return None
+            return status, bytes(buf[start : start + n]), keep, start + n
+        if b"\r\ntransfer-encoding: chunked" in lower:
             parsed = _parse_chunked(buf, start)
-            if parsed is None:
-                if eof:
-                    waiter.set_exception(
-                        ServerDisconnectedError("the server closed the connection mid-response")
-                    )
-                return
-            data, rest = parsed
-        elif status < 200 or status in (204, 304):
-            data, rest = b"", start
-        else:  # the body ends when the server closes
-            if not eof:
-                return
-            data, rest, keep = bytes(buf[start:]), len(buf), False
-        del buf[:rest]
-        self._waiter = None
-        waiter.set_result((status, data, keep))
+            return None if parsed is None else (status, parsed[0], keep, parsed[1])
+        if status < 200 or status in (204, 304):
+            return status, b"", keep, start
+        # the body ends when the server closes
+        return (status, bytes(buf[start:]), False, len(buf)) if eof else None
 
     def close(self) -> None:
         self.closed = True
