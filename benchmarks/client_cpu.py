@@ -6,13 +6,15 @@ order endpoints (FastAPI, one uvicorn process, no database) answers, and this pr
 requests per client kind in the bench's mix (65% POST /api/v1/orders with an order body, 35% DELETE
 /api/v1/orders/{id}, Bearer tokens of 100 accounts) over `--connections` connections, reading its own
 `time.process_time()` (user + system, this process only) around them. By default the requests go open
-loop at `--rate` 2,000/s, one task per request at its scheduled time, as the bench sends them; `--rate
-max` is closed loop (`--workers` senders, each waiting for its response: more requests per event-loop
-wake-up, so cheaper per request). Kind `none` runs the same scheduling without HTTP: the floor the
-clients add to. `--loop`: uvloop (the service bench's default) or asyncio's own loop. Kinds alternate
-within each round (the order rotates each round), `--rounds` rounds; reported: the median CPU ms per
-request, its min-max over rounds, requests/s, and the ratio to aiohttp. httpx runs `--n-httpx` requests
-(it costs several times more; the figure is per request either way).
+loop at `--rate` 2,000/s, as the bench sends them: kind `raw` from a timer callback per request with the
+answer through a callback (RawHttpPool.send), the library clients (and `raw-await`, the raw client
+awaited) from one task per request; `--rate max` is closed loop (`--workers` senders, each waiting for
+its response: more requests per event-loop wake-up, so cheaper per request). Kind `none` runs the task
+scheduling without HTTP: the floor the task-based clients add to. `--loop`: uvloop (the service
+bench's default) or asyncio's own loop. Kinds alternate within each round (the order rotates each
+round), `--rounds` rounds; reported: the median CPU ms per request, its min-max over rounds, requests/s,
+and the ratio to aiohttp. httpx runs `--n-httpx` requests (it costs several times more; the figure is
+per request either way).
 
 Left out: the Socket.IO listeners and the bench's per-message bookkeeping, which every kind pays alike.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import statistics
 import sys
@@ -81,21 +84,62 @@ class _NullPool:
         return None
 
 
+# `raw-await`: the raw client awaited from one task per request, as the service bench sent until it took
+# RawHttpPool.send's callbacks (kind `raw`); kept to measure what that change saved.
+RAW_AWAIT = "raw-await"
+
+
+def _bad(i: int, status: int, body: Any) -> bool:
+    if i % 20 < 13:
+        return status != 201 or not isinstance(body, dict) or "id" not in body
+    return status != 202 or not isinstance(body, dict)
+
+
+def _call(i: int) -> tuple[str, str, str, Any]:
+    """Request i of the bench's mix: (method, path, token, body)."""
+    token = TOKENS[i % len(TOKENS)]
+    if i % 20 < 13:
+        return "POST", f"{API}/orders", token, _order(i)
+    return "DELETE", f"{API}/orders/{i}", token, None
+
+
+async def _timed_callbacks(pool: service.RawHttpPool, n: int, rate: float) -> int:
+    """Open loop as the service bench sends with `--http raw`: a timer callback per request sends it, and
+    the answer comes back through a callback (LoadRun._timed_sends). Returns the bad answers."""
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+    bad, left, t0 = 0, n, loop.time()
+
+    def answered(i: int, answer: Any) -> None:
+        nonlocal bad, left
+        bad += isinstance(answer, BaseException) or _bad(i, *answer)
+        left -= 1
+        if left == 0:
+            finished.set_result(None)
+
+    def fire(i: int) -> None:
+        pool.send(*_call(i), functools.partial(answered, i))
+        if i + 1 < n:
+            loop.call_at(t0 + (i + 1) / rate, fire, i + 1)
+
+    loop.call_at(t0, fire, 0)
+    await finished
+    return bad
+
+
 async def _measure(
     url: str, kind: str, n: int, rate: float | None, workers: int, connections: int, clients: int
 ) -> dict[str, Any]:
-    pool = _NullPool() if kind == "none" else service.http_pool(url, clients, connections, kind)
+    if kind == "none":
+        pool: Any = _NullPool()
+    else:
+        pool = service.http_pool(url, clients, connections, "raw" if kind == RAW_AWAIT else kind)
     bad = 0
 
     async def one(i: int) -> None:
         nonlocal bad
-        token = TOKENS[i % len(TOKENS)]
-        if i % 20 < 13:
-            status, body = await pool.request(i, "POST", f"{API}/orders", token, _order(i))
-            bad += status != 201 or not isinstance(body, dict) or "id" not in body
-        else:
-            status, body = await pool.request(i, "DELETE", f"{API}/orders/{i}", token)
-            bad += status != 202 or not isinstance(body, dict)
+        status, body = await pool.request(i, *_call(i))
+        bad += _bad(i, status, body)
 
     try:
         # warm-up, not measured: open the connections (imports and first-use costs land here too)
@@ -112,7 +156,9 @@ async def _measure(
                     await one(i)
 
             await asyncio.gather(*(worker() for _ in range(workers)))
-        else:  # open loop like the service bench: one task per request at its scheduled time
+        elif kind == "raw":
+            bad = await _timed_callbacks(pool, n, rate)
+        else:  # open loop as the bench sends with the library clients: one task per request at its time
             tasks: set[asyncio.Task[None]] = set()
             for i in range(n):
                 delay = wall0 + i / rate - perf()
@@ -181,7 +227,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.client_cpu", description=__doc__.split("\n")[0])
     p.add_argument(
-        "--kinds", default=",".join(("none", *service.HTTP_KINDS)), help="default none,raw,aiohttp,httpx"
+        "--kinds",
+        default=",".join(("none", *service.HTTP_KINDS)),
+        help=f"default none,raw,aiohttp,httpx; {RAW_AWAIT}: the raw client awaited from a task per request",
     )
     p.add_argument("--n", type=int, default=3000, help="requests per kind and round (default 3000)")
     p.add_argument("--n-httpx", type=int, default=600, help="requests per round for httpx (default 600)")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import resource
 import secrets
@@ -42,7 +43,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -419,71 +420,87 @@ class ServerDisconnectedError(ConnectionError):
     """The server closed the connection before the whole response arrived."""
 
 
+_Result = tuple[int, bytes, bool] | BaseException  # (status, body, keep-alive), or what failed
+_Answer = tuple[int, Any] | BaseException  # (status, parsed JSON body or None), or what failed
+_Job = tuple[bytes, float, Callable[[_Answer], None]]  # (request bytes, time.monotonic() deadline, callback)
+
+
 class _Conn(asyncio.Protocol):
-    """One keep-alive connection as an asyncio Protocol: the response is parsed in data_received and hands
-    its future the (status, body, keep-alive) at once. A StreamReader costs a coroutine resumption and a
+    """One keep-alive connection as an asyncio Protocol: the response is parsed in data_received and its
+    callback gets (status, body, keep-alive) at once. A StreamReader costs a coroutine resumption and a
     future per readuntil and per readexactly, and the generator's CPU is taken from the server it loads."""
 
-    __slots__ = ("transport", "idle_since", "closed", "lost", "_buf", "_waiter")
+    __slots__ = ("transport", "idle_since", "deadline", "closed", "lost", "_buf", "_done")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
+        self.deadline = 0.0  # time.monotonic() by which the exchange in flight must be answered
         self.closed = False  # the server closed it, or it failed
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._buf = bytearray()
-        self._waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self._done: Callable[[_Result], None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._done is not None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         self._buf += data
-        if self._waiter is not None and not self._waiter.done():
+        if self._done is not None:
             self._parse(eof=False)
 
     def eof_received(self) -> bool:
         self.closed = True
-        if self._waiter is not None and not self._waiter.done():
+        if self._done is not None:
             self._parse(eof=True)
         return False  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._waiter is not None and not self._waiter.done():
+        if self._done is not None:
             self._parse(eof=True)
         if not self.lost.done():
             self.lost.set_result(None)
 
-    def exchange(self, msg: bytes) -> asyncio.Future[tuple[int, bytes, bool]]:
-        """Send one request; the future gets (status, body, keep-alive) or ServerDisconnectedError."""
-        fut = self._waiter = asyncio.get_running_loop().create_future()
+    def send(self, msg: bytes, deadline: float, done: Callable[[_Result], None]) -> None:
+        """Send one request; `done` is called once, with (status, body, keep-alive) or the exception."""
         if self._buf:  # bytes nobody asked for: the connection's state is unknown
-            fut.set_exception(
-                ServerDisconnectedError(f"unexpected bytes before a request: {self._buf[:40]!r}")
-            )
-            return fut
+            done(ServerDisconnectedError(f"unexpected bytes before a request: {self._buf[:40]!r}"))
+            return
         assert self.transport is not None
+        self._done, self.deadline = done, deadline
         # no drain: one small request per connection, so the write buffer never nears its high-water mark
         self.transport.write(msg)
-        return fut
+
+    def fail(self, exc: BaseException) -> None:
+        """Give up on the exchange in flight (a timeout): the connection is closed, never reused."""
+        done, self._done = self._done, None
+        self.close()
+        if done is not None:
+            done(exc)
 
     def _parse(self, *, eof: bool) -> None:
-        waiter = self._waiter
-        assert waiter is not None
+        done = self._done
+        assert done is not None
         try:
             response = self._response(eof=eof)
         except ServerDisconnectedError as exc:
-            waiter.set_exception(exc)
+            self._done = None
+            done(exc)
             return
         if response is None:  # more bytes to come, unless the server has closed
             if eof:
-                waiter.set_exception(ServerDisconnectedError("the server closed the connection mid-response"))
+                self._done = None
+                done(ServerDisconnectedError("the server closed the connection mid-response"))
             return
         status, data, keep, rest = response
         del self._buf[:rest]
-        self._waiter = None
-        waiter.set_result((status, data, keep))
+        self._done = None
+        done((status, data, keep))
 
     def _response(self, *, eof: bool) -> tuple[int, bytes, bool, int] | None:
         """(status, body, keep-alive, where it ends in the buffer), or None while part of it is missing."""
@@ -546,14 +563,20 @@ class RawHttpPool:
     benchmarks.client_cpu` measures it against aiohttp and httpx).
 
     `connections` connections shared by every caller, one request in flight on each (no pipelining): a
-    caller takes an idle connection, opens one while under the limit, or queues for the next one released.
+    request takes an idle connection, opens one while under the limit, or queues for the next one released.
     It sends one pre-assembled buffer (request line, Host, Authorization, JSON body) and parses only the
     status line, Content-Length (chunked and read-to-close as fallbacks) and Connection: close. A failed
-    exchange closes its connection and raises (the caller counts a transport error); the next request opens
+    exchange closes its connection and fails (the caller counts a transport error); the next request opens
     a new one. Idle connections the server has closed, or idle longer than `idle_s` (below uvicorn's 5 s
     keep-alive timeout, so a request never races the server's close of an idle connection), are replaced
     silently, as the aiohttp and httpx pools do. `timeout` bounds the whole request, the wait for a
-    connection included (aiohttp's `total`)."""
+    connection included (aiohttp's `total`), checked every `_SWEEP_S`.
+
+    `send` takes a callback and is what the service bench's open loop uses: no task, future or timeout
+    context per request (`python -m benchmarks.client_cpu --kinds raw,raw-await`: a third less CPU per
+    request). `request` is the same exchange awaited."""
+
+    _SWEEP_S = 0.05
 
     def __init__(self, url: str, connections: int, timeout: float = 60.0, idle_s: float = 4.0) -> None:
         parts = urlsplit(url)
@@ -567,8 +590,11 @@ class RawHttpPool:
         self._host = f"Host: {parts.netloc}\r\n".encode()
         self._auth: dict[str, bytes] = {}  # token -> its encoded Authorization line
         self._idle: list[_Conn] = []  # LIFO: the most recently used connection is the warmest
-        self._waiters: deque[asyncio.Future[_Conn | None]] = deque()
+        self._busy: set[_Conn] = set()
+        self._waiters: deque[_Job] = deque()  # requests queued for a connection, oldest first
         self._open = 0  # connections open or being opened, idle or in use
+        self._connecting: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
 
     def _message(self, method: str, path: str, token: str, payload: bytes) -> bytes:
         auth = self._auth.get(token)
@@ -580,32 +606,38 @@ class RawHttpPool:
         length = b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(payload)
         return b"".join((start, self._host, auth, length, payload))
 
+    def send(self, method: str, path: str, token: str, body: Any, done: Callable[[_Answer], None]) -> None:
+        """Send a request; `done` is called once, with (status, parsed JSON body or None) or the exception
+        (a transport error, TimeoutError)."""
+        payload = b"" if body is None else orjson.dumps(body)
+        job = (self._message(method, path, token, payload), time.monotonic() + self.timeout, done)
+        conn = self._idle_conn()
+        if conn is not None:
+            self._exchange(conn, job)
+        elif self._open < self.max:
+            self._open += 1
+            self._connect(job)
+        else:
+            self._waiters.append(job)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(self._SWEEP_S, self._sweep)
+
     async def request(self, i: int, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
         """(status, parsed JSON body or None), the shape of HttpPool.request; `i` is unused (one pool)."""
-        payload = b"" if body is None else orjson.dumps(body)
-        msg = self._message(method, path, token, payload)
-        async with asyncio.timeout(self.timeout):
-            conn = await self._acquire()
-            try:
-                status, data, keep = await conn.exchange(msg)
-            except BaseException:
-                # its state is unknown (half a response may be in flight): never reuse it
-                conn.close()
-                self._put(None)
-                raise
-        if keep and not conn.closed:
-            self._put(conn)
-        else:
-            conn.close()
-            self._put(None)
-        if not data:
-            return status, None
-        try:
-            return status, orjson.loads(data)
-        except ValueError:
-            return status, None
+        fut: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
 
-    async def _acquire(self) -> _Conn:
+        def done(answer: _Answer) -> None:
+            if fut.done():  # the caller was canceled; the exchange itself completed normally
+                return
+            if isinstance(answer, BaseException):
+                fut.set_exception(answer)
+            else:
+                fut.set_result(answer)
+
+        self.send(method, path, token, body, done)
+        return await fut
+
+    def _idle_conn(self) -> _Conn | None:
         idle = self._idle
         if idle:
             now = time.monotonic()
@@ -615,42 +647,82 @@ class RawHttpPool:
                     return conn
                 conn.close()  # closed (EOF or reset) by the server while idle, or about to be
                 self._open -= 1
-        if self._open >= self.max:
-            fut: asyncio.Future[_Conn | None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(fut)
-            try:
-                got = await fut
-            except asyncio.CancelledError:
-                if fut.done() and not fut.cancelled():
-                    self._put(fut.result())  # handed one just as we timed out: pass it on
-                raise
-            if got is not None:
-                return got
-            # None: a connection was closed and its slot handed to us
-        else:
-            self._open += 1
-        try:
-            _, conn = await asyncio.get_running_loop().create_connection(_Conn, self.host, self.port)
-        except BaseException:
-            self._put(None)
-            raise
-        self.opened += 1
-        return conn
+        return None
 
-    def _put(self, conn: _Conn | None) -> None:
-        """Release a connection, or (None) the slot of one that was closed, to the first live waiter."""
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(conn)
-                return
-        if conn is None:
+    def _exchange(self, conn: _Conn, job: _Job) -> None:
+        msg, deadline, done = job
+        self._busy.add(conn)
+        conn.send(msg, deadline, functools.partial(self._finished, conn, done))
+
+    def _finished(self, conn: _Conn, done: Callable[[_Answer], None], result: _Result) -> None:
+        self._busy.discard(conn)
+        if isinstance(result, BaseException):
+            conn.close()  # its state is unknown (half a response may be in flight): never reuse it
+            self._release(None)
+            done(result)
+            return
+        status, data, keep = result
+        if keep and not conn.closed:
+            self._release(conn)
+        else:
+            conn.close()
+            self._release(None)
+        try:
+            done((status, orjson.loads(data) if data else None))
+        except orjson.JSONDecodeError:
+            done((status, None))
+
+    def _release(self, conn: _Conn | None) -> None:
+        """A finished connection, or (None) the slot of one that was closed, to the oldest queued request."""
+        if self._waiters:
+            job = self._waiters.popleft()
+            if conn is None:
+                self._connect(job)
+            else:
+                self._exchange(conn, job)
+        elif conn is None:
             self._open -= 1
         else:
             conn.idle_since = time.monotonic()
             self._idle.append(conn)
 
+    def _connect(self, job: _Job) -> None:
+        """Open a connection for `job` in the slot already counted in `_open`."""
+        task = asyncio.get_running_loop().create_task(self._open_for(job))
+        self._connecting.add(task)
+        task.add_done_callback(self._connecting.discard)
+
+    async def _open_for(self, job: _Job) -> None:
+        try:
+            async with asyncio.timeout(max(0.0, job[1] - time.monotonic())):
+                _, conn = await asyncio.get_running_loop().create_connection(_Conn, self.host, self.port)
+        except Exception as exc:  # noqa: BLE001 - refused or timed out: the request fails with it
+            self._release(None)
+            job[2](exc)
+            return
+        except BaseException:
+            self._release(None)
+            raise
+        self.opened += 1
+        self._exchange(conn, job)
+
+    def _sweep(self) -> None:
+        """Fail what is past its deadline: an exchange (its connection is closed, its slot passed on) or a
+        request still queued for a connection."""
+        self._sweeper = None
+        now = time.monotonic()
+        for conn in [c for c in self._busy if c.deadline <= now]:
+            conn.fail(TimeoutError())
+        waiters = self._waiters
+        while waiters and waiters[0][1] <= now:  # deadlines are in send order (one timeout for all)
+            waiters.popleft()[2](TimeoutError())
+        if self._busy or waiters or self._connecting:
+            self._sweeper = asyncio.get_running_loop().call_later(self._SWEEP_S, self._sweep)
+
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
@@ -850,6 +922,8 @@ class LoadRun:
         self.cancel_sched: dict[int, float] = {}
         self.account_of_order: dict[int, int] = {}  # server order id -> account id
         self._inflight: set[asyncio.Task[None]] = set()
+        self._pending = 0  # messages sent through callbacks (`_dispatch`) and not answered yet
+        self._drained: asyncio.Future[None] | None = None
 
     def _account(self, flow_oid: int) -> BenchAccount:
         acct = self.accounts[(flow_oid * 2654435761) % len(self.accounts)]  # spread, deterministic
@@ -869,17 +943,40 @@ class LoadRun:
 
     async def _place(self, seg: Segment, m: Message, sched: float) -> None:
         acct = self.owner[m.order_id]
-        fut = self.placed[m.order_id]
         seg.send_lag_ms.append((time.perf_counter() - sched) * 1000)
-        server_id: int | None = None
         try:
-            status, body = await self.pool.request(
+            answer: _Answer = await self.pool.request(
                 acct.index, "POST", f"{API}/orders", acct.token, self._body(m)
             )
         except Exception as exc:  # noqa: BLE001 - counted by type
+            answer = exc
+        except BaseException:
+            self._placed_as(m.order_id, None)
+            raise
+        self._placed_answer(seg, m, sched, acct, answer)
+
+    def _send_place(self, seg: Segment, m: Message, sched: float) -> None:
+        """`_place` for a pool that takes callbacks (RawHttpPool.send): no task per message."""
+        assert isinstance(self.pool, RawHttpPool)
+        acct = self.owner[m.order_id]
+        seg.send_lag_ms.append((time.perf_counter() - sched) * 1000)
+        self._pending += 1
+
+        def done(answer: _Answer) -> None:
+            self._placed_answer(seg, m, sched, acct, answer)
+            self._pending_done()
+
+        self.pool.send("POST", f"{API}/orders", acct.token, self._body(m), done)
+
+    def _placed_answer(
+        self, seg: Segment, m: Message, sched: float, acct: BenchAccount, answer: _Answer
+    ) -> None:
+        server_id: int | None = None
+        if isinstance(answer, BaseException):
             seg.transport_errors += 1
-            seg.errors[f"transport:{type(exc).__name__}"] += 1
+            seg.errors[f"transport:{type(answer).__name__}"] += 1
         else:
+            status, body = answer
             now = time.perf_counter()
             seg.ack_ms.append((now - sched) * 1000)
             seg.ack_at.append(now - seg.t0)
@@ -893,9 +990,12 @@ class LoadRun:
                 seg.rejected += 1
                 code = body.get("code") if isinstance(body, dict) else None
                 seg.errors[str(code or f"HTTP_{status}")] += 1
-        finally:
-            if not fut.done():
-                fut.set_result(server_id)
+        self._placed_as(m.order_id, server_id)
+
+    def _placed_as(self, flow_oid: int, server_id: int | None) -> None:
+        fut = self.placed[flow_oid]
+        if not fut.done():
+            fut.set_result(server_id)
 
     async def _cancel(self, seg: Segment, m: Message, sched: float) -> None:
         fut = self.placed.get(m.order_id)
@@ -904,15 +1004,51 @@ class LoadRun:
             seg.cancels_skipped += 1
             return
         acct = self.owner[m.order_id]
+        path = self._cancel_sent(seg, server_id, sched)
+        try:
+            answer: _Answer = await self.pool.request(acct.index, "DELETE", path, acct.token)
+        except Exception as exc:  # noqa: BLE001 - counted by type
+            answer = exc
+        self._cancel_answer(seg, sched, answer)
+
+    def _send_cancel(self, seg: Segment, m: Message, sched: float) -> None:
+        """`_cancel` for a pool that takes callbacks: sent when its order is answered (now, if it is)."""
+        fut = self.placed.get(m.order_id)
+        if fut is None:
+            seg.cancels_skipped += 1
+            return
+        self._pending += 1  # from now: the segment waits for a cancel whose order is still in flight
+
+        def send(fut: asyncio.Future[int | None]) -> None:
+            server_id = fut.result()
+            if server_id is None:
+                seg.cancels_skipped += 1
+                self._pending_done()
+                return
+            assert isinstance(self.pool, RawHttpPool)
+
+            def done(answer: _Answer) -> None:
+                self._cancel_answer(seg, sched, answer)
+                self._pending_done()
+
+            path = self._cancel_sent(seg, server_id, sched)
+            self.pool.send("DELETE", path, self.owner[m.order_id].token, None, done)
+
+        if fut.done():
+            send(fut)
+        else:
+            fut.add_done_callback(send)
+
+    def _cancel_sent(self, seg: Segment, server_id: int, sched: float) -> str:
         seg.cancels += 1
         self.cancel_sched[server_id] = sched
-        try:
-            status, body = await self.pool.request(
-                acct.index, "DELETE", f"{API}/orders/{server_id}", acct.token
-            )
-        except Exception as exc:  # noqa: BLE001
-            seg.errors[f"transport:{type(exc).__name__}"] += 1
+        return f"{API}/orders/{server_id}"
+
+    def _cancel_answer(self, seg: Segment, sched: float, answer: _Answer) -> None:
+        if isinstance(answer, BaseException):
+            seg.errors[f"transport:{type(answer).__name__}"] += 1
             return
+        status, body = answer
         seg.cancel_ack_ms.append((time.perf_counter() - sched) * 1000)
         if status == 202:
             seg.cancels_accepted += 1
@@ -920,13 +1056,32 @@ class LoadRun:
             code = body.get("code") if isinstance(body, dict) else None
             seg.errors[f"cancel:{code or f'HTTP_{status}'}"] += 1
 
+    def _new_order(self, seg: Segment, m: Message) -> None:
+        seg.posts += 1
+        self.placed[m.order_id] = asyncio.get_running_loop().create_future()
+
     def _handler(self, seg: Segment, m: Message, sched: float) -> Any:
         if m.kind == CANCEL:
             return self._cancel(seg, m, sched)
-        seg.posts += 1
-        self.owner[m.order_id] = self._account(m.order_id)
-        self.placed[m.order_id] = asyncio.get_running_loop().create_future()
+        self._new_order(seg, m)
         return self._place(seg, m, sched)
+
+    def _dispatch(self, seg: Segment, m: Message, sched: float) -> None:
+        """`_handler` for a pool that takes callbacks."""
+        if m.kind == CANCEL:
+            self._send_cancel(seg, m, sched)
+        else:
+            self._new_order(seg, m)
+            self._send_place(seg, m, sched)
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight) + self._pending
+
+    def _pending_done(self) -> None:
+        self._pending -= 1
+        if self._pending == 0 and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
 
     async def run_segment(
         self, messages: Sequence[Message], rate: float | None, max_seconds: float, progress: Any = None,
@@ -941,17 +1096,67 @@ class LoadRun:
         deadline = seg.t0 + max_seconds
         if rate is None:
             await self._flat_out(seg, messages, deadline, flat_workers, progress)
+        elif isinstance(self.pool, RawHttpPool):
+            await self._timed_sends(seg, messages, deadline, progress)
         else:
             await self._open_loop(seg, messages, deadline, progress)
         seg.t_last_send = time.perf_counter()
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self._pending:
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
+            self._drained = None
         return seg
 
     def _spawn(self, seg: Segment, m: Message, sched: float) -> None:
         task = asyncio.create_task(self._handler(seg, m, sched))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
+
+    async def _timed_sends(
+        self, seg: Segment, messages: Sequence[Message], deadline: float, progress: Any
+    ) -> None:
+        """The open loop on a pool that takes callbacks: each message is sent by a timer callback at its
+        scheduled time, with no task, sleep or future of its own (the generator's CPU is the server's)."""
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+        perf = time.perf_counter
+        t0, to_loop = seg.t0, loop.time() - perf()
+        todo = iter(enumerate(messages))
+
+        def fire(i: int, m: Message, throttled_since: float | None = None) -> None:
+            try:
+                now = perf()
+                if now > deadline:
+                    seg.truncated = True
+                    finished.set_result(None)
+                    return
+                if self.inflight >= self.max_inflight:  # safety valve; reported, never silent
+                    loop.call_later(0.001, fire, i, m, throttled_since or now)
+                    return
+                if throttled_since is not None:
+                    seg.throttled_s += now - throttled_since
+                seg.sends.append(m.t)
+                self._dispatch(seg, m, t0 + m.t)
+                if progress is not None and i % 64 == 0:
+                    progress(i + 1, seg)
+                following = next(todo, None)
+                if following is None:
+                    finished.set_result(None)
+                else:
+                    loop.call_at(t0 + following[1].t + to_loop, fire, *following)
+            except BaseException as exc:  # a bug here must end the segment, not hang it
+                if not finished.done():
+                    finished.set_exception(exc)
+                raise
+
+        first = next(todo, None)
+        if first is not None:
+            loop.call_at(t0 + first[1].t + to_loop, fire, *first)
+            await finished
+        if progress is not None:
+            progress(len(seg.sends), seg)
 
     async def _open_loop(
         self, seg: Segment, messages: Sequence[Message], deadline: float, progress: Any
@@ -966,7 +1171,7 @@ class LoadRun:
             if perf() > deadline:
                 seg.truncated = True
                 break
-            while len(self._inflight) >= self.max_inflight:  # safety valve; reported, never silent
+            while self.inflight >= self.max_inflight:  # safety valve; reported, never silent
                 t = perf()
                 await asyncio.sleep(0.001)
                 seg.throttled_s += perf() - t
@@ -991,8 +1196,7 @@ class LoadRun:
                 now = perf()
                 seg.sends.append(now - seg.t0)
                 if m.kind != CANCEL:
-                    seg.posts += 1
-                    self.placed[m.order_id] = asyncio.get_running_loop().create_future()
+                    self._new_order(seg, m)
                     await self._place(seg, m, now)
                 else:
                     await self._cancel(seg, m, now)
@@ -1296,7 +1500,7 @@ async def _one_rate(
             settled = len(listeners.first_event) if listeners else 0
             bar.update(task, completed=done, description=(
                 f"ack {seg.accepted:,} rej {seg.rejected:,} err {seg.transport_errors:,} "
-                f"settled(listened) {settled:,} inflight {len(runner._inflight):,}"))  # fmt: skip
+                f"settled(listened) {settled:,} inflight {runner.inflight:,}"))  # fmt: skip
 
         seg = await runner.run_segment(msgs, rate, opts.max_seconds, progress)
     # drain: until SQL holds no unsequenced order of this segment, and the listeners heard every order

@@ -262,3 +262,64 @@ def test_the_service_bench_defaults_to_raw() -> None:
     assert isinstance(service.http_pool("http://127.0.0.1:1", 8, 16, args.http), RawHttpPool)
     with pytest.raises(ValueError):
         RawHttpPool("https://127.0.0.1:1", 4)
+
+
+@pytest.mark.parametrize("loop", service.LOOPS)
+def test_send_calls_back_once_per_request_without_a_task_each(server: str, loop: str) -> None:
+    """The callback form the service bench's open loop uses: every request is answered exactly once (a
+    result, a transport error or a timeout), in a slot of the shared limit, and on warm connections no
+    task is created per request."""
+
+    async def main() -> dict[str, Any]:
+        pool = RawHttpPool(server, connections=2, timeout=5.0)
+        answers: dict[int, list[Any]] = {}
+        all_in = asyncio.get_running_loop().create_future()
+
+        def answer(i: int, n: int) -> Callable[[Any], None]:
+            def done(got: Any) -> None:
+                answers.setdefault(i, []).append(got)
+                if len(answers) == n and not all_in.done():
+                    all_in.set_result(None)
+
+            return done
+
+        await asyncio.gather(*(pool.request(i, "GET", "/api/echo", "t") for i in range(2)))  # warm up
+        tasks_before = len(asyncio.all_tasks())
+        tasks_during = 0
+        for i in range(30):
+            pool.send("POST", "/api/echo/orders", f"tok-{i}", {"i": i}, answer(i, 30))
+            tasks_during = max(tasks_during, len(asyncio.all_tasks()))
+        await all_in
+        out: dict[str, Any] = {"tasks": (tasks_before, tasks_during), "open": pool._open}
+        out["answers"] = sorted(
+            (i, len(got), got[0][0], got[0][1]["json"]["i"], got[0][1]["auth"]) for i, got in answers.items()
+        )
+        # a failed exchange and a timed-out one are answered with their exception, once, and free the slot
+        failed: dict[int, list[Any]] = {}
+        both = asyncio.get_running_loop().create_future()
+
+        def fail(i: int) -> Callable[[Any], None]:
+            def done(got: Any) -> None:
+                failed.setdefault(i, []).append(got)
+                if len(failed) == 2 and not both.done():
+                    both.set_result(None)
+
+            return done
+
+        pool.timeout = 0.2
+        pool.send("GET", "/truncate", "t", None, fail(0))
+        pool.send("GET", "/slow?s=1", "t", None, fail(1))
+        await both
+        await asyncio.sleep(0.3)  # a second call back would come by now
+        out["failed"] = {i: [type(x).__name__ for x in got] for i, got in failed.items()}
+        pool.timeout = 5.0
+        out["after"] = (await pool.request(0, "GET", "/api/echo", "t"))[0]
+        await pool.close()
+        return out
+
+    out = run(main(), loop)
+    assert out["answers"] == [(i, 1, 201, i, f"Bearer tok-{i}") for i in range(30)]
+    assert out["tasks"][1] == out["tasks"][0]  # queued and sent on the two warm connections, no task each
+    assert out["open"] == 2
+    assert out["failed"] == {0: ["ServerDisconnectedError"], 1: ["TimeoutError"]}
+    assert out["after"] == 200

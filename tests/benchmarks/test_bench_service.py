@@ -70,6 +70,9 @@ def test_service_bench_flat_out_and_two_symbols(pg_url: str, tmp_path: Path) -> 
 
 
 def test_service_bench_on_the_embedded_default(tmp_path: Path) -> None:
-    [result] = service.run_service(_options(tmp_path, launch="embedded", flow=FlowParams(n=150, seed=2)))
+    # aiohttp: the open loop's task per message (the raw client's callbacks run in the PostgreSQL test)
+    opts = _options(tmp_path, launch="embedded", flow=FlowParams(n=150, seed=2), http="aiohttp")
+    [result] = service.run_service(opts)
     _assert_reconciled(result)
     assert result["meta"]["settings"]["database"] == "sqlite"
+    assert result["meta"]["settings"]["http"] == "aiohttp"
