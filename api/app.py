@@ -39,7 +39,7 @@ def create_fastapi(settings: Settings, services: Services, static_dir: Path | No
             for hook in services.extras.get("on_shutdown", ()):
                 hook()
             if services.batcher is not None:
-                services.batcher.close()
+                await services.batcher.aclose()
             if isinstance(emitter, realtime.LoopEmitter):
                 emitter.bind(None)
 

@@ -11,6 +11,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import InterfaceError as PsycopgInterfaceError
+from psycopg import OperationalError as PsycopgOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -100,7 +102,16 @@ def validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     return 422, "VALIDATION_ERROR", "; ".join(parts) or "invalid request"
 
 
-_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError, RedisConnectionError, RedisTimeoutError)
+# psycopg's own errors: the group-commit intake's asyncio connection is not SQLAlchemy's (api.intake_batcher).
+_UNAVAILABLE = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    PsycopgOperationalError,
+    PsycopgInterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
 ErrorParts = tuple[int, str, str, dict[str, str] | None]
 
 

@@ -1,11 +1,16 @@
 """Group-commit intake: the new orders and cancels that one API process receives together share one
-PostgreSQL transaction and one XADD pipeline.
+PostgreSQL transaction and one XADD script call.
 
 Why: a request-per-transaction intake spent most of the API's CPU around four statements and a commit
 per order (SQLAlchemy, psycopg, the thread-pool hop), which capped one process near 200 orders/s. Here
-the event loop does the CPU-only checks and hands the order to one intake thread; while that thread
-has a batch in PostgreSQL the next requests queue, so batches grow with the load and a quiet API still
-answers one order in one round trip. Each order's semantics are place_order's (docs/backbone.md).
+the event loop does the CPU-only checks and queues the order; while a batch is in PostgreSQL the next
+requests queue, so batches grow with the load and a quiet API still answers one order in one round trip.
+Each order's semantics are place_order's (docs/backbone.md).
+
+The batches run on the event loop itself, over an asyncio psycopg connection, not in a thread: a thread
+had to win the GIL back from the busy loop after every round trip (up to the 5 ms switch interval each
+time), and at saturation it spent most of each batch waiting for it, idle neither in PostgreSQL nor in
+Python (docs/backbone.md, "Group-commit intake").
 """
 
 from __future__ import annotations
@@ -13,21 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
-import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+import psycopg
+from sqlalchemy import Engine
 
 from api.errors import ApiError
 from engine.commands import Cancel, Command
 from schema import intake
 from schema.calendar import Admission
-from schema.intake_batch import NewOrderRow, Outcome, place_orders, request_cancels
+from schema.intake_batch import NewOrderRow, Outcome, place_orders_async, request_cancels_async
 from schema.views import View, order_view
 
 if TYPE_CHECKING:
@@ -35,14 +38,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bourse.intake")
 
-# Deadlock and serialization failure: the whole batch rolled back and is simply run again.
+# Deadlock and serialization failure: the whole statement rolled back and is simply run again.
 _RETRYABLE_SQLSTATES = ("40P01", "40001")
 _ATTEMPTS = 3
 
 
 @dataclass(slots=True)
 class _Job:
-    loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
     account_id: int
     new: NewOrderRow | None = None
@@ -51,131 +53,139 @@ class _Job:
 
 
 _T = TypeVar("_T")
-_Answer = tuple[asyncio.Future[Any], bool, Any]  # (future, ok, result or exception)
+_Conn = psycopg.AsyncConnection[Any]
+# A second batch goes to PostgreSQL while one is there only when this many requests wait: under load the
+# two overlap (one in PostgreSQL while the loop answers the other's requests); a quiet API keeps one.
+_SECOND_LANE_FROM = 32
+_LANES = 2
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One batch at a time on one connection."""
+
+    conn: _Conn | None = None
 
 
 class IntakeBatcher:
-    def __init__(self, services: Services, engine: Engine, max_batch: int, idle_exit_s: float = 5.0) -> None:
+    def __init__(self, services: Services, conninfo: str, max_batch: int) -> None:
         self._services = services
-        self._engine = engine
+        self._conninfo = conninfo
         self._max_batch = max_batch
-        self._idle_exit_s = idle_exit_s
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._local = threading.local()  # the intake thread's connection
+        self._jobs: list[_Job] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._spare: list[_Conn] = []  # connections of lanes that finished, for the next lane
         self.batches = 0  # counters for tests and the bench's report
         self.jobs_done = 0
 
     async def place(self, row: NewOrderRow, admit: Admission) -> tuple[int, View]:
         """(201, view) for a new order, (200, original's view) for a retried client_order_id; raises
         IntakeError (insufficient funds or shares, a different order under that client_order_id)."""
-        return await self._submit(_Job(asyncio.get_running_loop(), _new_future(), row.account_id, row, admit))
+        return await self._submit(_Job(_new_future(), row.account_id, row, admit))
 
     async def cancel(self, account_id: int, order_id: int) -> View:
         """The order's view as of the cancel request, with the Cancel published; raises IntakeError."""
-        job = _Job(asyncio.get_running_loop(), _new_future(), account_id, cancel_id=order_id)
-        return await self._submit(job)
+        return await self._submit(_Job(_new_future(), account_id, cancel_id=order_id))
 
-    def close(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                self._jobs.put(None)
+    async def aclose(self) -> None:
+        """Close the connections (the app's shutdown); a later request opens a new one."""
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        spare, self._spare = self._spare, []
+        for conn in spare:
+            await _close(conn)
 
     def _submit(self, job: _Job) -> asyncio.Future[Any]:
-        self._jobs.put(job)
-        with self._lock:
-            if self._thread is None:
-                # Started on first use and stopped when idle: a test app that never runs its lifespan
-                # leaves no thread or connection behind.
-                self._thread = threading.Thread(target=self._run, name="bourse-intake", daemon=True)
-                self._thread.start()
+        loop = job.future.get_loop()
+        if loop is not self._loop:
+            # First use, or another event loop (a test app run on several): a connection and a task belong
+            # to the loop they were made on.
+            self._forget_loop()
+            self._loop = loop
+        self._jobs.append(job)
+        self._start_lanes(loop)
         return job.future
 
-    def _run(self) -> None:
+    def _start_lanes(self, loop: asyncio.AbstractEventLoop) -> None:
+        running = len(self._tasks)
+        if self._jobs and (running == 0 or (running < _LANES and len(self._jobs) >= _SECOND_LANE_FROM)):
+            task = loop.create_task(self._run())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self) -> None:
+        """Batches until none is waiting: what arrives while one is in PostgreSQL makes the next."""
+        lane = _Lane(self._spare.pop() if self._spare else None)
         try:
-            while True:
+            while self._jobs:
+                jobs = self._jobs[: self._max_batch]
+                del self._jobs[: self._max_batch]
+                self._start_lanes(asyncio.get_running_loop())
                 try:
-                    first = self._jobs.get(timeout=self._idle_exit_s)
-                except queue.Empty:
-                    with self._lock:
-                        if self._jobs.empty():
-                            self._thread = None
-                            return
-                    continue
-                if first is None:
-                    with self._lock:
-                        self._thread = None
-                    return
-                jobs = [first]
-                while len(jobs) < self._max_batch:
-                    try:
-                        more = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        self._jobs.put(None)  # stop after this batch
-                        break
-                    jobs.append(more)
-                try:
-                    answers = self._process(jobs)
+                    answers = await self._process(lane, jobs)
                 except Exception as exc:  # noqa: BLE001 - a bug here must not leave requests waiting
                     log.exception("intake batch of %d failed", len(jobs))
                     answers = [(job, False, exc) for job in jobs]
-                self._answer(answers)
+                except BaseException:
+                    for job in jobs:  # canceled (shutdown): nobody is left to answer them
+                        job.future.cancel()
+                    raise
+                _resolve(answers)
         finally:
-            self._drop_connection()
-            with self._lock:  # however the loop ended, the next request starts a new thread
-                if self._thread is threading.current_thread():
-                    self._thread = None
+            if lane.conn is not None:
+                if self._loop is asyncio.get_running_loop():
+                    self._spare.append(lane.conn)
+                else:  # the batcher has moved to another event loop since
+                    await _close(lane.conn)
 
-    def _process(self, jobs: list[_Job]) -> list[tuple[_Job, bool, Any]]:
+    async def _process(self, lane: _Lane, jobs: list[_Job]) -> list[tuple[_Job, bool, Any]]:
         try:
-            outcomes, rows = self._commit(jobs)
+            outcomes, rows = await self._commit(lane, jobs)
         except Exception as exc:  # noqa: BLE001 - handed to the requests, which map it (503, ...)
             if len(jobs) == 1:
                 return [(jobs[0], False, exc)]
             # One bad order must not fail the others: run each alone, which isolates it.
             log.warning("intake batch of %d failed (%s); retrying one by one", len(jobs), exc)
-            return [answer for job in jobs for answer in self._process([job])]
-        return self._finish(jobs, outcomes, rows)
+            return [answer for job in jobs for answer in await self._process(lane, [job])]
+        return await self._finish(jobs, outcomes, rows)
 
-    def _commit(
-        self, jobs: list[_Job]
+    async def _commit(
+        self, lane: _Lane, jobs: list[_Job]
     ) -> tuple[list[tuple[Outcome, int | None]], dict[int, Any] | Exception]:
         """The new orders in one statement, then the cancels: each its own transaction (autocommit), so
         no row lock is held across a round trip. New orders that committed stay committed if the cancels
         then fail: those requests get the error, and nothing is run twice."""
-        conn = self._connection()
+        await self._connection(lane)  # no database: the whole batch fails here, and nothing is counted
         news = [j.new for j in jobs if j.new is not None]
-        outcomes = self._statement(lambda: place_orders(conn, news)) if news else []
+        outcomes = await self._statement(lane, lambda conn: place_orders_async(conn, news)) if news else []
         asks = [(j.cancel_id, j.account_id) for j in jobs if j.cancel_id is not None]
         rows: dict[int, Any] | Exception = {}
         if asks:
+            now = self._services.clock()
             try:
-                rows = self._statement(lambda: request_cancels(conn, asks, self._services.clock()))
+                rows = await self._statement(lane, lambda conn: request_cancels_async(conn, asks, now))
             except Exception as exc:  # noqa: BLE001 - handed to the cancel requests (503, ...)
                 rows = exc
         self.batches += 1
         return outcomes, rows
 
-    def _statement(self, run: Callable[[], _T]) -> _T:
+    async def _statement(self, lane: _Lane, run: Callable[[_Conn], Awaitable[_T]]) -> _T:
         """One statement in its own transaction; a deadlock or serialization failure is run again."""
-        conn = self._connection()
         for attempt in range(1, _ATTEMPTS + 1):
+            conn = await self._connection(lane)
             try:
-                result = run()
-                conn.commit()  # ends SQLAlchemy's transaction; the statement is already committed
-                return result
-            except DBAPIError as exc:
-                with contextlib.suppress(Exception):
-                    conn.rollback()
-                if exc.connection_invalidated or not _retryable(exc) or attempt == _ATTEMPTS:
-                    self._drop_connection()
+                return await run(conn)
+            except psycopg.Error as exc:
+                if conn.broken or exc.sqlstate not in _RETRYABLE_SQLSTATES or attempt == _ATTEMPTS:
+                    lane.conn = None
+                    await _close(conn)
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _finish(
+    async def _finish(
         self, jobs: list[_Job], outcomes: list[tuple[Outcome, int | None]], rows: dict[int, Any] | Exception
     ) -> list[tuple[_Job, bool, Any]]:
         services = self._services
@@ -187,7 +197,7 @@ class IntakeBatcher:
             try:
                 if job.new is not None:
                     outcome, order_id = next(placed)
-                    answers.append((job, True, self._placed(job, outcome, order_id, ts, commands)))
+                    answers.append((job, True, await self._placed(job, outcome, order_id, ts, commands)))
                 else:
                     assert job.cancel_id is not None
                     if isinstance(rows, Exception):
@@ -200,7 +210,7 @@ class IntakeBatcher:
                 answers.append((job, False, exc))
         for symbol, batch in commands.items():
             try:
-                services.bus.publish_many(symbol, batch)
+                await services.bus.publish_many_async(symbol, batch)
             except Exception:  # noqa: BLE001 - committed orders are re-sent by the reconciler from SQL
                 log.exception(
                     "publish of %d commands to %s failed; the reconciler will retry", len(batch), symbol
@@ -208,7 +218,7 @@ class IntakeBatcher:
         self.jobs_done += len(jobs)
         return answers
 
-    def _placed(
+    async def _placed(
         self, job: _Job, outcome: Outcome, order_id: int | None, ts: int, commands: dict[str, list[Command]]
     ) -> tuple[int, View]:
         new = job.new
@@ -217,8 +227,8 @@ class IntakeBatcher:
         if outcome == Outcome.INSUFFICIENT:
             raise intake.insufficient(spec, new.hold)
         if outcome == Outcome.DUPLICATE:
-            with self._services.session_factory() as session:
-                existing = intake.find_by_client_order_id(session, new.account_id, new.client_order_id)
+            # A retried client_order_id (rare): the original is read in a thread, off the event loop.
+            existing = await asyncio.to_thread(self._existing, new.account_id, new.client_order_id)
             if existing is None:  # pragma: no cover - the row it collided with was committed
                 raise ApiError(503, "SERVICE_UNAVAILABLE", "a backing service is unavailable; retry shortly")
             return 200, order_view(intake.original_order(existing, spec))
@@ -232,55 +242,58 @@ class IntakeBatcher:
             commands.setdefault(spec.symbol, []).append(command)
         return 201, order_view(order)  # type: ignore[arg-type]
 
-    def _answer(self, answers: list[tuple[_Job, bool, Any]]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
-        for job, ok, value in answers:
-            by_loop.setdefault(job.loop, []).append((job.future, ok, value))
-        for loop, batch in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
-                loop.call_soon_threadsafe(_resolve, batch)
+    def _existing(self, account_id: int, client_order_id: str) -> Any:
+        with self._services.session_factory() as session:
+            return intake.find_by_client_order_id(session, account_id, client_order_id)
 
-    def _connection(self) -> Connection:
-        # One connection kept by the intake thread: a pool checkout would add a pre-ping per batch.
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            # Autocommit: each statement is its own transaction (see _commit).
-            conn = self._local.conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            # Every intake statement finds its rows by key, and psycopg prepares them: a plan made while
-            # the orders table was small was a sequential scan, kept as the table grew (schema.db,
-            # key_lookups_only). Reset when the connection goes back to the shared pool.
-            conn.exec_driver_sql("SET enable_seqscan = off")
-        return conn
+    async def _connection(self, lane: _Lane) -> _Conn:
+        # Connections kept by the batcher: a pool checkout would add a pre-ping per batch.
+        if lane.conn is None or lane.conn.closed:
+            # Autocommit: each statement is its own transaction (see _commit). Every intake statement finds
+            # its rows by key, and psycopg prepares them: a plan made while the orders table was small was a
+            # sequential scan, kept as the table grew (schema.db, key_lookups_only).
+            lane.conn = await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True, options="-c enable_seqscan=off", connect_timeout=10
+            )
+        return lane.conn
 
-    def _drop_connection(self) -> None:
-        conn: Connection | None = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            try:
-                conn.exec_driver_sql("RESET enable_seqscan")
-            except Exception:  # noqa: BLE001 - broken: never hand it back to the pool
+    def _forget_loop(self) -> None:
+        """Leave what belongs to the previous event loop: its connections (closed at the socket: the loop
+        may be gone) and its tasks; the jobs it left are canceled."""
+        spare, self._spare, self._tasks = self._spare, [], set()
+        for conn in spare:
+            if not conn.closed:
                 with contextlib.suppress(Exception):
-                    conn.invalidate()
-            with contextlib.suppress(Exception):  # a broken connection is being thrown away anyway
-                conn.close()
+                    conn.pgconn.finish()
+        stale, self._jobs = self._jobs, []
+        for job in stale:
+            if not job.future.done():
+                job.future.get_loop().call_soon_threadsafe(job.future.cancel)
+
+
+async def _close(conn: _Conn) -> None:
+    with contextlib.suppress(Exception):  # a broken connection is being thrown away anyway
+        await conn.close()
 
 
 def _new_future() -> asyncio.Future[Any]:
     return asyncio.get_running_loop().create_future()
 
 
-def _retryable(exc: DBAPIError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
-
-
-def _resolve(answers: list[_Answer]) -> None:
-    for future, ok, value in answers:
+def _resolve(answers: list[tuple[_Job, bool, Any]]) -> None:
+    for job, ok, value in answers:
+        future = job.future
         if future.done():  # the client went away and its request was canceled
             continue
         if ok:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+def intake_conninfo(engine: Engine) -> str:
+    """The libpq connection string of a SQLAlchemy PostgreSQL engine, for the batcher's own connection."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def build_batcher(services: Services) -> IntakeBatcher | None:
@@ -290,4 +303,4 @@ def build_batcher(services: Services) -> IntakeBatcher | None:
     max_batch = services.settings.intake_batch_max
     if max_batch <= 0 or not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
         return None
-    return IntakeBatcher(services, engine, max_batch)
+    return IntakeBatcher(services, intake_conninfo(engine), max_batch)

@@ -125,15 +125,16 @@ def build_scaleout(settings: Settings, *, on_startup: Sequence[Callable[[], None
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     client = redis.Redis.from_url(settings.redis_url)
+    async_client = async_redis_client(settings.redis_url)
     services = Services(
         settings=settings,
         session_factory=factory,
-        bus=RedisStreamBus(client),
+        bus=RedisStreamBus(client, async_client),
         marketdata=RedisMarketData(client),
         instruments=InstrumentCache(factory),
         throttle=RedisThrottle(client, settings.login_attempts_per_minute),
         redis=client,
-        async_redis=async_redis_client(settings.redis_url),
+        async_redis=async_client,
     )
     services.extras["on_startup"] = list(on_startup)
     return create_app(settings, services)

@@ -9,13 +9,16 @@ more. Per order the cost is then an array element, not four statements and a com
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, text
+from psycopg import AsyncConnection
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, TextClause, text
 
 from schema.intake import OPEN_STATUSES, OrderSpec
 
@@ -62,6 +65,22 @@ def place_orders(conn: Connection, rows: Sequence[NewOrderRow]) -> list[tuple[Ou
     settlement's order (migrations 0005, 0006); run alone (autocommit), it holds them only while it runs."""
     if not rows:
         return []
+    order, params = _place_params(rows)
+    return _outcomes(rows, order, conn.execute(_PLACE_ORDERS, params))
+
+
+async def place_orders_async(
+    conn: AsyncConnection[Any], rows: Sequence[NewOrderRow]
+) -> list[tuple[Outcome, int | None]]:
+    """`place_orders` on an asyncio psycopg connection (the API's group-commit intake, api.intake_batcher)."""
+    if not rows:
+        return []
+    order, params = _place_params(rows)
+    cur = await conn.execute(_PLACE_ORDERS_PSYCOPG, params)
+    return _outcomes(rows, order, await cur.fetchall())
+
+
+def _place_params(rows: Sequence[NewOrderRow]) -> tuple[list[int], dict[str, list[Any]]]:
     order = lock_order(rows)
     ordered = [rows[i] for i in order]
     params: dict[str, list[Any]] = {
@@ -80,8 +99,14 @@ def place_orders(conn: Connection, rows: Sequence[NewOrderRow]) -> list[tuple[Ou
         "hold": [r.hold for r in ordered],
         "now": [r.now for r in ordered],
     }
+    return order, params
+
+
+def _outcomes(
+    rows: Sequence[NewOrderRow], order: list[int], answered: Iterable[Any]
+) -> list[tuple[Outcome, int | None]]:
     out: list[tuple[Outcome, int | None] | None] = [None] * len(rows)
-    for idx, order_id, outcome in conn.execute(_PLACE_ORDERS, params):
+    for idx, order_id, outcome in answered:
         out[order[idx - 1]] = (Outcome(outcome), order_id)
     done = [o for o in out if o is not None]
     if len(done) != len(rows):  # pragma: no cover - the function answers every element
@@ -112,10 +137,33 @@ def request_cancels(conn: Connection, asks: Sequence[tuple[int, int]], now: date
     for checked orders, and return the asked orders' rows as they were before (missing ids are absent)."""
     if not asks:
         return {}
-    params = {
+    return {row.id: row for row in conn.execute(_REQUEST_CANCELS, _cancel_params(asks, now))}
+
+
+async def request_cancels_async(
+    conn: AsyncConnection[Any], asks: Sequence[tuple[int, int]], now: datetime
+) -> dict[int, Any]:
+    """`request_cancels` on an asyncio psycopg connection; the rows are named tuples."""
+    if not asks:
+        return {}
+    async with conn.cursor(row_factory=namedtuple_row) as cur:
+        await cur.execute(_REQUEST_CANCELS_PSYCOPG, _cancel_params(asks, now))
+        return {row.id: row for row in await cur.fetchall()}
+
+
+def _cancel_params(asks: Sequence[tuple[int, int]], now: datetime) -> dict[str, Any]:
+    return {
         "ids": [order_id for order_id, _ in asks],
         "accounts": [account_id for _, account_id in asks],
         "now": now,
         "open": list(OPEN_STATUSES),
     }
-    return {row.id: row for row in conn.execute(_REQUEST_CANCELS, params)}
+
+
+def _psycopg_sql(clause: TextClause) -> str:
+    """A text() statement with psycopg's placeholders (:name -> %(name)s), for the asyncio variants."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", clause.text)
+
+
+_PLACE_ORDERS_PSYCOPG = _psycopg_sql(_PLACE_ORDERS)
+_REQUEST_CANCELS_PSYCOPG = _psycopg_sql(_REQUEST_CANCELS)

@@ -25,6 +25,8 @@ class CommandBus(Protocol):
 
     def publish_many(self, symbol: str, commands: Sequence[Command]) -> list[str]: ...
 
+    async def publish_many_async(self, symbol: str, commands: Sequence[Command]) -> list[str]: ...
+
     def read(self, symbol: str, after: str, count: int, block_ms: int) -> list[tuple[str, Command]]: ...
 
     def trim(self, symbol: str, upto: str, pipe: Any = None) -> None:
@@ -76,6 +78,9 @@ class InProcessBus:
                 self._last[symbol] = ids[-1]  # like Redis' last-generated-id: kept when trimmed
             self._cond.notify_all()
         return ids
+
+    async def publish_many_async(self, symbol: str, commands: Sequence[Command]) -> list[str]:
+        return self.publish_many(symbol, commands)  # in memory: nothing to wait for
 
     def read(self, symbol: str, after: str, count: int, block_ms: int) -> list[tuple[str, Command]]:
         after_key = _id_tuple(after)
@@ -132,9 +137,11 @@ return ids
 
 
 class RedisStreamBus:
-    def __init__(self, redis_client) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, redis_client, async_client=None) -> None:  # type: ignore[no-untyped-def]
         self._redis = redis_client
         self._xadd_many = redis_client.register_script(_XADD_MANY)
+        # redis.asyncio client for publish_many_async (the API's intake runs on its event loop)
+        self._xadd_many_async = None if async_client is None else async_client.register_script(_XADD_MANY)
 
     def publish(self, symbol: str, command: Command) -> str:
         entry_id = self._redis.xadd(stream_key(symbol), {"c": wire.encode(command)})
@@ -143,8 +150,16 @@ class RedisStreamBus:
     def publish_many(self, symbol: str, commands: Sequence[Command]) -> list[str]:
         if not commands:
             return []
-        ids = self._xadd_many(keys=[stream_key(symbol)], args=[wire.encode(c) for c in commands])
-        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+        return _ids(self._xadd_many(keys=[stream_key(symbol)], args=[wire.encode(c) for c in commands]))
+
+    async def publish_many_async(self, symbol: str, commands: Sequence[Command]) -> list[str]:
+        """publish_many for asyncio code: with an asyncio client the event loop never blocks on Redis."""
+        if self._xadd_many_async is None:
+            return self.publish_many(symbol, commands)
+        if not commands:
+            return []
+        args = [wire.encode(c) for c in commands]
+        return _ids(await self._xadd_many_async(keys=[stream_key(symbol)], args=args))
 
     def read(self, symbol: str, after: str, count: int, block_ms: int) -> list[tuple[str, Command]]:
         reply = self._redis.xread({stream_key(symbol): after}, count=count, block=block_ms or None)
@@ -188,3 +203,7 @@ class RedisStreamBus:
         (pipe if pipe is not None else self._redis).xtrim(
             stream_key(symbol), minid=f"{ms}-{n + 1}", approximate=False
         )
+
+
+def _ids(ids: Sequence[bytes | str]) -> list[str]:
+    return [i.decode() if isinstance(i, bytes) else i for i in ids]

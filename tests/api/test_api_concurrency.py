@@ -3,6 +3,7 @@ concurrent duplicates of one client_order_id make exactly one order."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import pytest
 from api_harness import Harness, harness
 from sqlalchemy import func, select
 
+from api.intake_batcher import _Lane
 from schema.models import Account, LedgerEntry, Order, Position
 
 
@@ -167,17 +169,48 @@ def test_concurrent_replaces_never_overspend(pg_ex: Harness) -> None:
         assert audit(s) == []
 
 
-def test_the_intake_connection_plans_index_scans_and_gives_the_setting_back(pg_url: str) -> None:
+def test_the_intake_connection_plans_index_scans(pg_url: str) -> None:
     """The intake's statements are prepared by psycopg; made on a near-empty orders table, their plan was
     a sequential scan kept as the table grew (tests/workers/test_query_plans.py for the matcher). The
-    intake's connection runs with enable_seqscan off, and hands its pooled connection back reset."""
+    intake's own connection runs with enable_seqscan off, and autocommit (each statement its own
+    transaction, so no row lock outlives its round trip)."""
     with harness(pg_url) as ex:
         batcher = ex.services.batcher
         assert batcher is not None
-        conn = batcher._connection()
-        assert conn.exec_driver_sql("SHOW enable_seqscan").scalar() == "off"
-        raw = conn.connection.dbapi_connection
-        batcher._drop_connection()
-        assert not raw.closed  # back in the shared pool, for the API's other queries: reset
-        assert raw.execute("SHOW enable_seqscan").fetchone() == ("on",)
-        raw.rollback()
+
+        async def settings() -> tuple[str, bool]:
+            conn = await batcher._connection(_Lane())
+            try:
+                cur = await conn.execute("SHOW enable_seqscan")
+                row = await cur.fetchone()
+                assert row is not None
+                return row[0], conn.autocommit
+            finally:
+                await conn.close()
+
+        assert asyncio.run(settings()) == ("off", True)
+
+
+def test_two_batches_overlap_under_load_and_every_order_is_placed_once(pg_url: str) -> None:
+    """With many requests waiting while a batch is in PostgreSQL, a second batch runs at once on its own
+    connection (api.intake_batcher's lanes); each order is still placed exactly once, with its hold."""
+    with harness(pg_url, intake_batch_max=8) as ex:
+        batcher = ex.services.batcher
+        assert batcher is not None
+        lanes_seen: list[int] = []
+        process = batcher._process
+
+        async def counted(lane: Any, jobs: list[Any]) -> Any:
+            lanes_seen.append(len(batcher._tasks))
+            return await process(lane, jobs)
+
+        batcher._process = counted  # type: ignore[method-assign]
+        user = ex.register()
+        body = {"symbol": "AAPL", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": "1"}
+        results = _all_at_once(96, lambda i: ex.post_order(user, **body, limit_price="230.00"))
+        assert Counter(r.status_code for r in results) == {201: 96}
+        assert len({r.json()["id"] for r in results}) == 96
+        assert max(lanes_seen) == 2 and batcher.jobs_done == 96
+        acct = ex.account(user)
+        assert (acct["cash_available"], acct["cash_held"]) == ("77920.00", "22080.00")
+        _ledger_matches_balances(ex, user.account_id)

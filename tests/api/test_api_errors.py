@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from sqlalchemy.exc import OperationalError
 
 from api.intake_batcher import IntakeBatcher
-from schema.db import make_engine
 
 FIELDS = [
     "symbol",
@@ -114,8 +113,9 @@ def test_database_down_is_503(ex: Harness) -> None:
     ex.services.session_factory = Down()  # type: ignore[assignment]
     if ex.services.batcher is not None:
         # PostgreSQL's group-commit intake has its own connection: point it at a port nobody listens on.
-        down = make_engine("postgresql://bourse@127.0.0.1:1/bourse", pool_size=1)
-        ex.services.batcher = IntakeBatcher(ex.services, down, max_batch=8)
+        ex.services.batcher = IntakeBatcher(
+            ex.services, "postgresql://bourse@127.0.0.1:1/bourse", max_batch=8
+        )
     r = ex.client.get("/api/v1/account", headers=u.headers)
     assert (r.status_code, r.json()["code"]) == (503, "SERVICE_UNAVAILABLE")
     # The async order routes open their session inside their one thread-pool call: same answer.
