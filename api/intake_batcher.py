@@ -173,16 +173,24 @@ class IntakeBatcher:
         return outcomes, rows
 
     async def _statement(self, lane: _Lane, run: Callable[[_Conn], Awaitable[_T]]) -> _T:
-        """One statement in its own transaction; a deadlock or serialization failure is run again."""
+        """One statement in its own transaction. A deadlock or serialization failure is run again, and so
+        is a statement whose connection was lost (PostgreSQL restarted, the backend was terminated), on a
+        new one: both statements may be repeated. A repeated `bourse_place_orders` finds the orders it
+        may have committed by their client_order_id (the API makes one up when the client sent none) and
+        answers them as retries, unpublished, for the reconciler to send; a repeated cancel request finds
+        its orders already asked. A database that cannot be reached fails at once (503)."""
         for attempt in range(1, _ATTEMPTS + 1):
             conn = await self._connection(lane)
             try:
                 return await run(conn)
             except psycopg.Error as exc:
-                if conn.broken or exc.sqlstate not in _RETRYABLE_SQLSTATES or attempt == _ATTEMPTS:
+                lost = conn.broken or conn.closed
+                if lost or exc.sqlstate not in _RETRYABLE_SQLSTATES:
                     lane.conn = None
                     await _close(conn)
+                if attempt == _ATTEMPTS or not (lost or exc.sqlstate in _RETRYABLE_SQLSTATES):
                     raise
+                log.warning("intake statement failed (%s); running it again", exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _finish(

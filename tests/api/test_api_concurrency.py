@@ -214,3 +214,37 @@ def test_two_batches_overlap_under_load_and_every_order_is_placed_once(pg_url: s
         acct = ex.account(user)
         assert (acct["cash_available"], acct["cash_held"]) == ("77920.00", "22080.00")
         _ledger_matches_balances(ex, user.account_id)
+
+
+def test_the_intake_survives_its_connection_being_killed(pg_url: str) -> None:
+    """PostgreSQL ends the intake's connection (a restart, an administrator): the next order and cancel
+    run again on a new connection instead of failing, and each is written once."""
+    import psycopg
+
+    with harness(pg_url) as ex:
+        batcher = ex.services.batcher
+        assert batcher is not None
+        user = ex.register()
+        body = {"symbol": "AAPL", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": "1"}
+
+        def kill_intake_connections() -> int:
+            pids = [c.info.backend_pid for c in batcher._spare]
+            with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
+                for pid in pids:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            return len(pids)
+
+        first = ex.post_order(user, **body, limit_price="220.00")
+        assert first.status_code == 201, first.text
+        assert kill_intake_connections() >= 1
+        second = ex.post_order(user, **body, limit_price="221.00")
+        assert second.status_code == 201, second.text
+        assert kill_intake_connections() >= 1
+        canceled = ex.client.delete(f"/api/v1/orders/{first.json()['id']}", headers=user.headers)
+        assert canceled.status_code == 202, canceled.text
+        with ex.session_factory() as s:
+            assert s.scalar(select(func.count()).select_from(Order)) == 2
+            assert s.get(Order, first.json()["id"]).cancel_requested_at is not None
+        acct = ex.account(user)
+        assert acct["cash_held"] == "441.00"
+        _ledger_matches_balances(ex, user.account_id)
