@@ -14,12 +14,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from types import SimpleNamespace
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, TextClause, text
 
+from schema import intake
 from schema.intake import OPEN_STATUSES, OrderSpec
 
 
@@ -39,6 +41,17 @@ class NewOrderRow:
     hold: int
     now: datetime
     expire_at: datetime | None
+
+
+def created_order(row: NewOrderRow, order_id: int) -> Any:
+    """The order a CREATED outcome inserted, as the views and `new_order_command` read it: a plain
+    namespace, because an ORM instance's attribute instrumentation was ~5% of the API's CPU per order."""
+    return SimpleNamespace(
+        id=order_id,
+        **intake.order_values(
+            row.account_id, row.spec, row.client_order_id, row.hold, row.now, row.expire_at
+        ),
+    )
 
 
 _PLACE_ORDERS = text(

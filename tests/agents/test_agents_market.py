@@ -138,3 +138,31 @@ def test_agents_send_nothing_while_the_market_is_closed() -> None:
     assert gateway.place(1, rules, Place(Side.BUY, 10, 229_00)) is None
     assert gateway.rejects == {"MARKET_CLOSED": 1}
     assert bus.read("AAPL", "0-0", 10, 0) == []
+
+
+def test_a_round_of_agent_orders_is_placed_in_one_batch_with_each_order_held(market: Market) -> None:
+    """OrderGateway.place_all on PostgreSQL (the group-commit function): the orders that fit are held,
+    inserted and sent in order; one that does not fit is counted as rejected and writes nothing."""
+    from engine.commands import NewOrder
+    from engine.types import Side
+    from schema.models import Account
+    from workers.agents.orders import Place
+
+    rules = market.rules("AAPL")
+    price = rules.reference_price
+    account_id = market.user(3 * 10 * price - 1, agent=True)  # room for two buys of 10, not three
+    gateway = OrderGateway(market.sessions, market.bus, market.clock)
+    buys = [(account_id, rules, Place(Side.BUY, 10, price, "gtc")) for _ in range(3)]
+    assert gateway.place_all(buys) == 2
+    assert gateway.rejects == {"INSUFFICIENT_FUNDS": 1}
+    sent = [c for _, c in market.bus.read("AAPL", "0-0", 10, 0)]
+    assert [(type(c), c.account, c.qty, c.price, c.hold) for c in sent] == [
+        (NewOrder, account_id, 10, price, 10 * price)
+    ] * 2
+    with market.sessions() as s:
+        held = s.scalar(select(Order.hold_cash).where(Order.account_id == account_id).limit(1))
+        orders = s.scalars(select(Order.id).where(Order.account_id == account_id)).all()
+        acct = s.get(Account, account_id)
+        assert held == 10 * price and sorted(orders) == sorted(c.order_id for c in sent)
+        assert (acct.cash_available, acct.cash_held) == (3 * 10 * price - 1 - 20 * price, 20 * price)
+        assert audit(s) == []
