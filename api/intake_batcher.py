@@ -140,6 +140,9 @@ class IntakeBatcher:
                     raise
                 _resolve(answers)
         finally:
+            # Here, not in a done callback: that runs an iteration later, and a request arriving in between
+            # would find this lane still counted and wait for the next request to start one.
+            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
             if lane.conn is not None:
                 if self._loop is asyncio.get_running_loop():
                     self._spare.append(lane.conn)

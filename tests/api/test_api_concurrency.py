@@ -248,3 +248,28 @@ def test_the_intake_survives_its_connection_being_killed(pg_url: str) -> None:
         acct = ex.account(user)
         assert acct["cash_held"] == "441.00"
         _ledger_matches_balances(ex, user.account_id)
+
+
+def test_a_request_right_after_a_batch_ends_starts_a_new_one(pg_url: str) -> None:
+    """The lane that just answered is no longer counted when its caller's next request arrives: that
+    request starts a batch of its own instead of waiting for another one to come along."""
+    from api.intake_batcher import IntakeBatcher, intake_conninfo
+    from schema.intake import IntakeError
+
+    with harness(pg_url) as ex:
+        engine = ex.services.session_factory.kw["bind"]
+
+        async def two_in_a_row() -> list[str]:
+            batcher = IntakeBatcher(ex.services, intake_conninfo(engine), max_batch=8)
+            codes = []
+            try:
+                for order_id in (10**12, 10**12 + 1):  # no such orders: answered ORDER_NOT_FOUND
+                    try:
+                        await batcher.cancel(1, order_id)  # awaited directly, as the hot path does
+                    except IntakeError as exc:
+                        codes.append(exc.code)
+            finally:
+                await batcher.aclose()
+            return codes
+
+        assert asyncio.run(asyncio.wait_for(two_in_a_row(), timeout=10)) == ["ORDER_NOT_FOUND"] * 2
