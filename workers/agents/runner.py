@@ -105,8 +105,9 @@ def agent_states(
     session: Session, account_ids: Collection[int], symbols: Collection[str]
 ) -> dict[tuple[int, str], AgentState]:
     """Every agent's inventory and open orders on every symbol, by (account id, symbol): two queries per
-    round for all agents together (one per agent and symbol cost the agents' process ~0.4 ms of CPU per
-    people's order at saturation, the service bench's agents run)."""
+    round for all agents together. Two per agent and symbol (18 pairs in the demo set, four rounds a
+    second) were part of the 0.34–0.37 ms of CPU per people's order the agents' process took at saturation
+    (benchmarks/RESULTS.md, agent overhead)."""
     held = {
         (account_id, symbol): (qty, held_qty)
         for account_id, symbol, qty, held_qty in session.execute(
@@ -197,8 +198,8 @@ class OrderGateway:
     def place_all(self, orders: Sequence[tuple[int, Rules, Place]]) -> int:
         """A round's new orders, each with the outcome `place` would give it, and how many were placed.
         On PostgreSQL they are held and inserted by one `bourse_place_orders` call, the API's group-commit
-        function: one at a time through the ORM, the agents' own process took ~0.3 ms of CPU per people's
-        order at saturation (benchmarks/RESULTS.md)."""
+        function: one at a time through the ORM they were most of the 0.26–0.30 ms of CPU per people's
+        order the agents' process still took at saturation after the state read was batched (0.05 now)."""
         if not orders:
             return 0
         now = self.clock()
