@@ -441,10 +441,6 @@ class _Conn(asyncio.Protocol):
         self._buf = bytearray()
         self._done: Callable[[_Result], None] | None = None
 
-    @property
-    def busy(self) -> bool:
-        return self._done is not None
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
