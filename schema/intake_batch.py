@@ -174,8 +174,11 @@ def _cancel_params(asks: Sequence[tuple[int, int]], now: datetime) -> dict[str, 
 
 
 def _psycopg_sql(clause: TextClause) -> str:
-    """A text() statement with psycopg's placeholders (:name -> %(name)s), for the asyncio variants."""
-    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", clause.text)
+    """A text() statement with psycopg's binary placeholders (:name -> %(name)b), for the asyncio variants.
+    Binary, because psycopg formats array parameters as text in Python, element by element: for a batch of
+    100 orders (14 arrays) 3.5 ms of the API's CPU against 0.9 ms in binary. Every array is CAST to its
+    type, so the element type psycopg picks (smallint[] for small ints, say) never matters."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)b", clause.text)
 
 
 _PLACE_ORDERS_PSYCOPG = _psycopg_sql(_PLACE_ORDERS)
