@@ -43,10 +43,14 @@ export function leaderboardView(): HTMLElement & { load: () => Promise<void> } {
     form,
   );
 
+  // Set once the user ticks or unticks the box, until it is saved: an account refresh (a fill, a push)
+  // must not undo an edit the user has not saved yet.
+  let optInTouched = false;
+
   function fillProfile() {
     const a = state.account as (typeof state.account & { leaderboard_opt_in?: boolean }) | null;
     if (a && document.activeElement !== nameIn && !nameIn.value) nameIn.value = a.display_name ?? '';
-    if (a && typeof a.leaderboard_opt_in === 'boolean') optIn.checked = a.leaderboard_opt_in;
+    if (a && typeof a.leaderboard_opt_in === 'boolean' && !optInTouched) optIn.checked = a.leaderboard_opt_in;
     form.hidden = !session.loggedIn;
   }
 
@@ -64,7 +68,7 @@ export function leaderboardView(): HTMLElement & { load: () => Promise<void> } {
         return clear(body, h('tr', { class: 'empty-row', testid: 'leaderboard-empty' }, h('td', { colspan: 4 }, 'Nobody has opted in yet: be the first')));
       }
       const me = state.account?.display_name;
-      // GET /account does not say whether we opted in; being on the board does.
+      // Before the account has loaded, being on the board says we opted in.
       if (me && !optInTouched && entries.some((e) => e.display_name === me)) optIn.checked = true;
       clear(
         body,
@@ -92,7 +96,6 @@ export function leaderboardView(): HTMLElement & { load: () => Promise<void> } {
     }
   }
 
-  let optInTouched = false;
   optIn.addEventListener('change', () => (optInTouched = true));
 
   async function saveProfile() {
@@ -103,6 +106,7 @@ export function leaderboardView(): HTMLElement & { load: () => Promise<void> } {
         leaderboard_opt_in: optIn.checked,
       });
       if (profile && typeof profile.leaderboard_opt_in === 'boolean') optIn.checked = profile.leaderboard_opt_in;
+      optInTouched = false; // saved: the server's value is the user's again
       msg.textContent = optIn.checked ? 'Saved: you are on the leaderboard' : 'Saved';
       msg.className = 'inline-msg ok';
       void loadAccount();
