@@ -432,7 +432,8 @@ def test_two_traders_trade_from_the_page(server: Server, browser: Browser) -> No
             buyer.t("profile-display-name").fill(buyer.display_name)
             buyer.t("leaderboard-opt-in").check()
             buyer.t("profile-save").click()
-            expect(buyer.t("profile-message")).to_contain_text("Saved")
+            # the opt-in as ticked, not as an account refresh in between had it (it used to untick the box)
+            expect(buyer.t("profile-message")).to_have_text("Saved: you are on the leaderboard")
             expect(
                 buyer.t("leaderboard").get_by_test_id("leaderboard-row").filter(has_text=buyer.display_name)
             ).to_be_visible()
