@@ -31,6 +31,7 @@ WS_DEFLATE = False
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api.http_protocol import HTTP_PROTOCOL
     from bourse.compose import build_embedded
 
     settings = _settings(args)
@@ -44,6 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=args.log_level,
+        http=HTTP_PROTOCOL,
         ws="websockets",
         ws_per_message_deflate=WS_DEFLATE,
     )
@@ -52,6 +54,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from api.http_protocol import HTTP_PROTOCOL
 
     settings = _settings(args)
     if settings.redis_url is None:
@@ -67,6 +71,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=args.workers,
         log_level=args.log_level,
+        http=HTTP_PROTOCOL,
         # Above info the access lines are dropped anyway, but uvicorn would still format each one's
         # client address and quoted path per request.
         access_log=args.log_level in ("trace", "debug", "info"),
