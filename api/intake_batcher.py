@@ -33,6 +33,7 @@ from schema.intake_batch import (
     NewOrderRow,
     Outcome,
     created_order,
+    place_orders_and_request_cancels_async,
     place_orders_async,
     request_cancels_async,
 )
@@ -162,21 +163,25 @@ class IntakeBatcher:
 
     async def _commit(
         self, lane: _Lane, jobs: list[_Job]
-    ) -> tuple[list[tuple[Outcome, int | None]], dict[int, Any] | Exception]:
-        """The new orders in one statement, then the cancels: each its own transaction (autocommit), so
-        no row lock is held across a round trip. New orders that committed stay committed if the cancels
-        then fail: those requests get the error, and nothing is run twice."""
+    ) -> tuple[list[tuple[Outcome, int | None]], dict[int, Any]]:
+        """The new orders in one statement and the cancels in another, sent together in one round trip
+        and committed together (schema.intake_batch.place_orders_and_request_cancels_async); a batch of
+        only one kind runs its statement alone. No row lock is held across a round trip. If the batch
+        fails, nothing of it was committed and _process runs its requests one by one."""
         await self._connection(lane)  # no database: the whole batch fails here, and nothing is counted
         news = [j.new for j in jobs if j.new is not None]
-        outcomes = await self._statement(lane, lambda conn: place_orders_async(conn, news)) if news else []
         asks = [(j.cancel_id, j.account_id) for j in jobs if j.cancel_id is not None]
-        rows: dict[int, Any] | Exception = {}
-        if asks:
-            now = self._services.clock()
-            try:
-                rows = await self._statement(lane, lambda conn: request_cancels_async(conn, asks, now))
-            except Exception as exc:  # noqa: BLE001 - handed to the cancel requests (503, ...)
-                rows = exc
+        now = self._services.clock()
+        outcomes: list[tuple[Outcome, int | None]] = []
+        rows: dict[int, Any] = {}
+        if news and asks:
+            outcomes, rows = await self._statement(
+                lane, lambda conn: place_orders_and_request_cancels_async(conn, news, asks, now)
+            )
+        elif news:
+            outcomes = await self._statement(lane, lambda conn: place_orders_async(conn, news))
+        elif asks:
+            rows = await self._statement(lane, lambda conn: request_cancels_async(conn, asks, now))
         self.batches += 1
         return outcomes, rows
 
@@ -202,7 +207,7 @@ class IntakeBatcher:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _finish(
-        self, jobs: list[_Job], outcomes: list[tuple[Outcome, int | None]], rows: dict[int, Any] | Exception
+        self, jobs: list[_Job], outcomes: list[tuple[Outcome, int | None]], rows: dict[int, Any]
     ) -> list[tuple[_Job, bool, Any]]:
         services = self._services
         ts = services.now_ms()
@@ -216,8 +221,6 @@ class IntakeBatcher:
                     answers.append((job, True, await self._placed(job, outcome, order_id, ts, commands)))
                 else:
                     assert job.cancel_id is not None
-                    if isinstance(rows, Exception):
-                        raise rows
                     row = rows.get(job.cancel_id)
                     intake.check_owned(row, job.account_id, job.cancel_id)
                     commands.setdefault(row.symbol, []).append(Cancel(row.id, job.account_id, row.symbol, ts))

@@ -14,14 +14,13 @@ import argparse
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks import meta
+from benchmarks import meta, report
 from benchmarks.depth_http import run_wrk
 
 ARMS = {"httptools": "httptools", "one-write": "api.http_protocol:OneWriteHttpToolsProtocol"}
@@ -97,11 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, protocol in ARMS.items():
             runs[name].append(run_arm(protocol, a.seconds, a.connections))
     print(f"machine: {meta.machine()}  date: {meta.now_iso()}")
-    for name, rs in runs.items():
-        for key in ("rps", "server_user_us_per_request", "server_system_us_per_request"):
-            values = [r[key] for r in rs]
-            spread = f"{min(values)}-{max(values)}"
-            print(f"{name:10s} {key:30s} median {statistics.median(values):10.2f}  min-max {spread}")
+    report.print_arms(runs, ("rps", "server_user_us_per_request", "server_system_us_per_request"))
     return 0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,16 @@ def buckets(times: Iterable[float], bucket_s: float = 1.0, length: int | None = 
             counts.extend([0] * (i + 1 - len(counts)))
         counts[i] += 1
     return counts
+
+
+def print_arms(runs: dict[str, list[dict[str, float]]], keys: Sequence[str]) -> None:
+    """Per arm and key: the median over rounds and its min-max (the A/B benchmarks' summary)."""
+    width = max(len(k) for k in keys)
+    for arm, rounds in runs.items():
+        for key in keys:
+            values = [r[key] for r in rounds]
+            spread = f"{min(values):.1f}-{max(values):.1f}"
+            print(f"{arm:10s} {key:{width}s} median {statistics.median(values):10.1f}  min-max {spread}")
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> Path:

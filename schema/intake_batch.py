@@ -164,6 +164,26 @@ async def request_cancels_async(
         return {row.id: row for row in await cur.fetchall()}
 
 
+async def place_orders_and_request_cancels_async(
+    conn: AsyncConnection[Any],
+    rows: Sequence[NewOrderRow],
+    asks: Sequence[tuple[int, int]],
+    now: datetime,
+) -> tuple[list[tuple[Outcome, int | None]], dict[int, Any]]:
+    """`place_orders_async` and `request_cancels_async` in one round trip (psycopg's pipeline mode, no
+    Sync between them): one implicit transaction, so either both commit or neither does. A cancel can
+    never name an order of the same batch (its id is answered only after the batch), so the two
+    statements are independent; the function's row locks come first, in settlement's order, as alone."""
+    order, params = _place_params(rows)
+    async with conn.pipeline():
+        placed = await conn.execute(_PLACE_ORDERS_PSYCOPG, params)
+        asked = conn.cursor(row_factory=namedtuple_row)
+        await asked.execute(_REQUEST_CANCELS_PSYCOPG, _cancel_params(asks, now))
+    # Leaving the block sent the Sync and read both results.
+    outcomes = _outcomes(rows, order, await placed.fetchall())
+    return outcomes, {row.id: row for row in await asked.fetchall()}
+
+
 def _cancel_params(asks: Sequence[tuple[int, int]], now: datetime) -> dict[str, Any]:
     return {
         "ids": [order_id for order_id, _ in asks],

@@ -229,3 +229,59 @@ def test_a_batch_of_cancel_requests_records_only_the_owners_open_orders(market: 
     with market.sessions() as s:
         marked = dict(s.execute(select(Order.id, Order.cancel_requested_at)).all())
     assert marked == {ids[0]: later, ids[1]: later, ids[2]: None, ids[3]: None}
+
+
+def _async_conninfo(market: Market) -> str:
+    return market.sessions.kw["bind"].url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def test_new_orders_and_cancels_in_one_round_trip_commit_together(market: Market) -> None:
+    """place_orders_and_request_cancels_async: the pipelined pair answers as the two statements alone
+    do, and is one transaction: when the cancels fail (here a lock timeout on the asked order, held by
+    another transaction), the new orders of the same round trip are not committed either."""
+    import asyncio
+    from datetime import timedelta
+
+    import psycopg
+
+    from schema.intake_batch import place_orders_and_request_cancels_async
+
+    with market.sessions() as s:
+        rules = _rules(s)
+    alice = _account(market, cash=100 * rules.reference_price)
+    engine = market.sessions.kw["bind"]
+    with engine.begin() as conn:
+        (_, resting), (_, other) = place_orders(
+            conn, [_row(alice, Side.BUY, 1, rules.reference_price, rules, c) for c in ("r0", "r1")]
+        )
+    later = NOW + timedelta(seconds=5)
+    fresh = [_row(alice, Side.BUY, 2, rules.reference_price, rules, c) for c in ("n0", "n1")]
+
+    async def both(rows: list[NewOrderRow], asks: list[tuple[int, int]]) -> object:
+        async with await psycopg.AsyncConnection.connect(_async_conninfo(market), autocommit=True) as conn:
+            await conn.execute("SET lock_timeout = '200ms'")
+            return await place_orders_and_request_cancels_async(conn, rows, asks, later)
+
+    def cash(account_id: int) -> tuple[int, int]:
+        with market.sessions() as s:
+            acct = s.get(Account, account_id)
+            assert acct is not None
+            return acct.cash_available, acct.cash_held
+
+    before = cash(alice)
+    with engine.connect() as blocker:  # holds the asked order's row: the cancels wait, then fail
+        blocker.execute(text("SELECT 1 FROM orders WHERE id = :id FOR UPDATE"), {"id": other})
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            asyncio.run(both(fresh[:1], [(other, alice)]))
+        blocker.rollback()
+    with market.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Order).where(Order.client_order_id == "n0")) == 0
+    assert cash(alice) == before  # n0's hold was rolled back with the cancels
+
+    outcomes, rows = asyncio.run(both(fresh, [(resting, alice)]))  # type: ignore[misc]
+    assert [o for o, _ in outcomes] == [Outcome.CREATED, Outcome.CREATED]
+    assert set(rows) == {resting} and rows[resting].cancel_requested_at is None  # as before the statement
+    with market.sessions() as s:
+        placed = dict(s.execute(select(Order.client_order_id, Order.cancel_requested_at)).all())
+        _ledger_matches(s)
+    assert placed == {"r0": later, "r1": None, "n0": None, "n1": None}
