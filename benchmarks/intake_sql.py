@@ -120,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cancels", type=int, default=5, help="cancel requests per batch (default 5)")
     ap.add_argument("--batches", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--setup-sql", action="append", default=[],
+        help="SQL run on the fresh database before measuring (repeatable), for what-if runs",
+    )  # fmt: skip
     a = ap.parse_args(argv)
     name = f"bourse_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(a.pg_admin_url, autocommit=True) as admin:
@@ -131,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             service._bourse("seed-demo"), cwd=service.REPO, env=env, check=True, capture_output=True
         )
         rows = service.seed_accounts(database_url, "intake", a.accounts, [SYMBOL])
+        if a.setup_sql:
+            with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
+                for statement in a.setup_sql:
+                    conn.execute(statement)
         runs = asyncio.run(measure(database_url, [acct for _, acct, _ in rows], a))
     finally:
         with psycopg.connect(a.pg_admin_url, autocommit=True) as admin:
