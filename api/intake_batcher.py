@@ -227,13 +227,11 @@ class IntakeBatcher:
                     answers.append((job, True, order_view(row)))
             except Exception as exc:  # noqa: BLE001 - each request gets its own error; the batch goes on
                 answers.append((job, False, exc))
-        for symbol, batch in commands.items():
+        if commands:
             try:
-                await services.bus.publish_many_async(symbol, batch)
+                await services.bus.publish_batches_async(commands)
             except Exception:  # noqa: BLE001 - committed orders are re-sent by the reconciler from SQL
-                log.exception(
-                    "publish of %d commands to %s failed; the reconciler will retry", len(batch), symbol
-                )
+                log.exception("publish of %s failed; the reconciler will retry", sorted(commands))
         self.jobs_done += len(jobs)
         return answers
 

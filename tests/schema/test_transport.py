@@ -40,26 +40,41 @@ def test_publish_many_reloads_its_script_after_the_cache_is_emptied(redis_url: s
     assert [i for i, _ in bus.read("MSFT", "0-0", 10, 0)] == first + second
 
 
-def test_publish_many_async_appends_through_the_asyncio_client(redis_url: str) -> None:
+def test_publish_batches_async_appends_every_symbols_batch_in_one_call(redis_url: str) -> None:
     import redis.asyncio as aioredis
 
     client = Redis.from_url(redis_url)
-    batch = [_order(4), Cancel(4, 7, "AAPL", 9), _order(5)]
+    goog = [_order(4), Cancel(4, 7, "AAPL", 9), _order(5)]
+    tsla = [_order(8), _order(9)]
 
-    async def publish() -> tuple[list[str], list[str]]:
+    async def publish() -> tuple[dict[str, list[str]], dict[str, list[str]], int]:
         aclient = aioredis.Redis.from_url(redis_url)
+        calls = 0
+        real = aclient.evalsha
+
+        async def counted(*args: object) -> object:
+            nonlocal calls
+            calls += 1
+            return await real(*args)  # type: ignore[arg-type]
+
+        aclient.evalsha = counted  # type: ignore[method-assign]
         try:
             bus = RedisStreamBus(client, aclient)
-            ids = await bus.publish_many_async("GOOG", batch)
+            ids = await bus.publish_batches_async({"GOOG": goog, "TSLA": tsla, "IBM": []})
             await aclient.script_flush()  # reloaded on the next call, as the sync script is
-            return ids, await bus.publish_many_async("GOOG", [_order(6)])
+            return ids, await bus.publish_batches_async({"GOOG": [_order(6)]}), calls
         finally:
             await aclient.aclose()
 
-    ids, more = asyncio.run(publish())
+    ids, more, calls = asyncio.run(publish())
+    assert calls == 3  # one per publish, and the one NOSCRIPT made redis-py repeat after loading
+    assert set(ids) == {"GOOG", "TSLA"}
     bus = RedisStreamBus(client)
-    assert [i for i, _ in bus.read("GOOG", "0-0", 10, 0)] == ids + more
-    assert [c for _, c in bus.read("GOOG", "0-0", 10, 0)] == [*batch, _order(6)]
+    assert [i for i, _ in bus.read("GOOG", "0-0", 10, 0)] == ids["GOOG"] + more["GOOG"]
+    assert [c for _, c in bus.read("GOOG", "0-0", 10, 0)] == [*goog, _order(6)]
+    assert [i for i, _ in bus.read("TSLA", "0-0", 10, 0)] == ids["TSLA"]
+    assert [c for _, c in bus.read("TSLA", "0-0", 10, 0)] == tsla
+    assert client.exists(stream_key("IBM")) == 0
     # without an asyncio client the sync one serves (the embedded default's in-process bus does the same)
-    assert len(asyncio.run(RedisStreamBus(client).publish_many_async("GOOG", [_order(7)]))) == 1
+    assert len(asyncio.run(RedisStreamBus(client).publish_batches_async({"GOOG": [_order(7)]}))["GOOG"]) == 1
     assert client.xlen(stream_key("GOOG")) == 5
