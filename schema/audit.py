@@ -105,6 +105,25 @@ _CHECKS: dict[str, str] = {
     "trade_values": """
         SELECT id, symbol, seq, price, qty FROM trades WHERE price <= 0 OR qty <= 0
            OR buyer_account_id IS NULL OR seller_account_id IS NULL""",
+    # what foreign keys would enforce on the append-heavy tables (migration 0008 dropped them): every
+    # order, trade and ledger row names an account, order and instrument that exist
+    "references": """
+        SELECT 'order', o.id, 'account', CAST(o.account_id AS VARCHAR(40)) FROM orders o
+        WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = o.account_id)
+        UNION ALL SELECT 'order', o.id, 'instrument', o.symbol FROM orders o
+        WHERE NOT EXISTS (SELECT 1 FROM instruments i WHERE i.symbol = o.symbol)
+        UNION ALL SELECT 'trade', t.id, 'instrument', t.symbol FROM trades t
+        WHERE NOT EXISTS (SELECT 1 FROM instruments i WHERE i.symbol = t.symbol)
+        UNION ALL SELECT 'trade', t.id, 'order', CAST(x.order_id AS VARCHAR(40))
+        FROM trades t JOIN (SELECT id, buy_order_id AS order_id FROM trades
+                            UNION ALL SELECT id, sell_order_id FROM trades) x ON x.id = t.id
+        WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = x.order_id)
+        UNION ALL SELECT 'trade', t.id, 'account', CAST(x.account_id AS VARCHAR(40))
+        FROM trades t JOIN (SELECT id, buyer_account_id AS account_id FROM trades
+                            UNION ALL SELECT id, seller_account_id FROM trades) x ON x.id = t.id
+        WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = x.account_id)
+        UNION ALL SELECT 'ledger', l.id, 'account', CAST(l.account_id AS VARCHAR(40)) FROM ledger l
+        WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = l.account_id)""",
     # every order's filled qty and notional are the sums of its trades
     "fills_match_trades": """
         SELECT o.id, o.filled_qty, o.filled_notional, COALESCE(t.q, 0), COALESCE(t.n, 0)

@@ -108,9 +108,10 @@ class Order(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    # No foreign keys on the three append-heavy tables (orders, trades, ledger): migration 0008.
+    account_id: Mapped[int] = mapped_column(BigId)
     client_order_id: Mapped[str] = mapped_column(String(64))
-    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"))
+    symbol: Mapped[str] = mapped_column(String(12))
     side: Mapped[str] = mapped_column(String(4))  # engine.types.Side values
     type: Mapped[str] = mapped_column(String(10))  # engine.types.OrderType values
     time_in_force: Mapped[str] = mapped_column(String(3))
@@ -161,15 +162,15 @@ class Trade(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    symbol: Mapped[str] = mapped_column(ForeignKey("instruments.symbol"))
+    symbol: Mapped[str] = mapped_column(String(12))
     seq: Mapped[int] = mapped_column(BigInteger)
     price: Mapped[int] = mapped_column(BigInteger)
     qty: Mapped[int] = mapped_column(BigInteger)
     aggressor: Mapped[str] = mapped_column(String(4))
-    buy_order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
-    sell_order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
-    buyer_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    seller_account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    buy_order_id: Mapped[int] = mapped_column(BigId)
+    sell_order_id: Mapped[int] = mapped_column(BigId)
+    buyer_account_id: Mapped[int] = mapped_column(BigId, index=True)
+    seller_account_id: Mapped[int] = mapped_column(BigId, index=True)
     executed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -182,7 +183,7 @@ class LedgerEntry(Base):
     __table_args__ = (Index("ix_ledger_account_id", "account_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    account_id: Mapped[int] = mapped_column(BigId)
     kind: Mapped[str] = mapped_column(String(12))  # deposit | hold | release | trade | fee | reset
     symbol: Mapped[str | None] = mapped_column(String(12), default=None)
     cash_available_delta: Mapped[int] = mapped_column(BigInteger, default=0)
