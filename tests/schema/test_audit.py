@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from schema import balances
 from schema.audit import audit, format_report
@@ -14,16 +15,21 @@ from schema.migrate import upgrade
 from schema.models import Account, Instrument, LedgerEntry, Order, Trade, User
 
 
+def _instrument_and_account(s: Session, starting_cash: int) -> None:
+    """AAPL, and account 1 (user 1) with no cash yet."""
+    s.add(Instrument(symbol="AAPL", name="Apple", reference_price=100_00))
+    s.add(User(id=1, email="a@x.test", password_hash="x"))
+    s.flush()
+    s.add(Account(id=1, user_id=1, starting_cash=starting_cash, cash_available=0, cash_held=0))
+    s.flush()
+
+
 def test_audit_reports_each_broken_invariant(sqlite_url: str) -> None:
     upgrade(sqlite_url)
     sessions = make_session_factory(make_engine(sqlite_url))
     now = datetime.now(UTC)
     with sessions() as s:
-        s.add(Instrument(symbol="AAPL", name="Apple", reference_price=100_00))
-        s.add(User(id=1, email="a@x.test", password_hash="x"))
-        s.flush()
-        s.add(Account(id=1, user_id=1, starting_cash=1000_00, cash_available=0, cash_held=0))
-        s.flush()
+        _instrument_and_account(s, starting_cash=1000_00)
         balances.deposit(s, 1, 1000_00, now)
         s.add(Order(id=1, account_id=1, client_order_id="c1", symbol="AAPL", side="buy", type="limit",
                     time_in_force="gtc", qty=10, limit_price=10_00, hold_cash=100_00, status="new",
@@ -50,11 +56,7 @@ def test_audit_reports_rows_that_name_a_missing_account_order_or_instrument(back
     now = datetime.now(UTC)
     try:
         with sessions() as s:
-            s.add(Instrument(symbol="AAPL", name="Apple", reference_price=100_00))
-            s.add(User(id=1, email="a@x.test", password_hash="x"))
-            s.flush()
-            s.add(Account(id=1, user_id=1, starting_cash=0, cash_available=0, cash_held=0))
-            s.flush()
+            _instrument_and_account(s, starting_cash=0)
             order = {"client_order_id": "c", "side": "buy", "type": "limit", "time_in_force": "gtc", "qty": 1,
                      "limit_price": 10_00, "status": "canceled", "canceled_qty": 1, "created_at": now,
                      "updated_at": now}  # fmt: skip
