@@ -129,7 +129,7 @@ def _fresh(market: Market) -> tuple[list[int], Rules]:
     return [_account(market, cash=c * rules.reference_price, shares=sh) for c, sh in cash_shares], rules
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     orders=st.lists(
         st.tuples(
@@ -141,19 +141,23 @@ def _fresh(market: Market) -> tuple[list[int], Rules]:
         ),
         min_size=1,
         max_size=25,
-    )
+    ),
+    unique_ids=st.booleans(),
 )
-def test_a_batch_equals_one_transaction_per_order(two_markets, orders) -> None:  # type: ignore[no-untyped-def]
-    """The same orders through place_order one by one and through one batch: same outcomes, same rows."""
+def test_a_batch_equals_one_transaction_per_order(two_markets, orders, unique_ids) -> None:  # type: ignore[no-untyped-def]
+    """The same orders through place_order one by one and through one batch: same outcomes, same rows.
+    With `unique_ids` no client_order_id repeats within the batch, the function's set-based path
+    (migration 0009); otherwise some repeat, its one-by-one path."""
     accts_a, rules = _fresh(two_markets[0])
     accts_b, _ = _fresh(two_markets[1])
     one_by_one, batched = two_markets[0].sessions, two_markets[1].sessions
     specs = []
-    for who, side, qty, ticks, coid in orders:
+    for i, (who, side, qty, ticks, coid) in enumerate(orders):
         price = rules.reference_price + ticks * rules.tick
         spec = OrderSpec(
-            "AAPL", side, OrderType.LIMIT, TimeInForce.GTC, qty, price, client_order_id=f"c{coid}"
-        )
+            "AAPL", side, OrderType.LIMIT, TimeInForce.GTC, qty, price,
+            client_order_id=f"u{i}" if unique_ids else f"c{coid}",
+        )  # fmt: skip
         specs.append((who, spec))
     rows = [
         NewOrderRow(accts_b[who], spec, f"{spec.client_order_id}", hold_for(spec, rules), NOW, None)
