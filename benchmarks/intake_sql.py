@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import subprocess
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -84,20 +83,18 @@ async def run_arm(
 
 
 async def measure(database_url: str, accounts: list[int], a: Any) -> dict[str, list[dict[str, float]]]:
-    from sqlalchemy import create_engine
-
-    from schema.db import make_session_factory
+    from schema.db import make_engine, make_session_factory
     from schema.models import Instrument
 
-    engine = create_engine(database_url)
+    engine = make_engine(database_url, pool_size=1)
     with make_session_factory(engine)() as s:
         inst = s.get(Instrument, SYMBOL)
         assert inst is not None
         rules = Rules.of(inst)
     engine.dispose()
     flow = Flow(accounts, rules)
-    conninfo = database_url.replace("postgresql+psycopg://", "postgresql://")
-    conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, options="-c enable_seqscan=off")
+    options = "-c enable_seqscan=off"  # as the API's intake connection (api.intake_batcher)
+    conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True, options=options)
     try:
         need = a.cancels * a.batches * a.rounds * 2
         while len(flow.resting) < need:  # orders to cancel, placed up front (and a warm-up)
@@ -114,7 +111,7 @@ async def measure(database_url: str, accounts: list[int], a: Any) -> dict[str, l
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.intake_sql", description=__doc__.split("\n")[0])
-    ap.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--pg-admin-url", default=service.PG_ADMIN_URL)
     ap.add_argument("--accounts", type=int, default=200)
     ap.add_argument("--orders", type=int, default=10, help="new orders per batch (default 10)")
     ap.add_argument("--cancels", type=int, default=5, help="cancel requests per batch (default 5)")
@@ -125,24 +122,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="SQL run on the fresh database before measuring (repeatable), for what-if runs",
     )  # fmt: skip
     a = ap.parse_args(argv)
-    name = f"bourse_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(a.pg_admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    name = service.create_database(a.pg_admin_url)
     try:
-        database_url = service._pg_url(a.pg_admin_url.replace("postgresql://", "postgresql+psycopg://"), name)
+        database_url = service._pg_url(a.pg_admin_url, name)  # libpq's form: psycopg and schema.db read it
         env = {**service.os.environ, "BOURSE_DATABASE_URL": database_url}
         subprocess.run(
             service._bourse("seed-demo"), cwd=service.REPO, env=env, check=True, capture_output=True
         )
         rows = service.seed_accounts(database_url, "intake", a.accounts, [SYMBOL])
         if a.setup_sql:
-            with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
+            with psycopg.connect(database_url, autocommit=True) as conn:
                 for statement in a.setup_sql:
                     conn.execute(statement)
         runs = asyncio.run(measure(database_url, [acct for _, acct, _ in rows], a))
     finally:
-        with psycopg.connect(a.pg_admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        service.drop_database(a.pg_admin_url, name)
     print(f"machine: {meta.machine()}  date: {meta.now_iso()}")
     print(f"batch: {a.orders} new orders + {a.cancels} cancels, {a.batches} batches x {a.rounds} rounds")
     report.print_arms(runs, ("cpu_us_per_batch", "postgres_cpu_us_per_batch", "wall_us_per_batch"))

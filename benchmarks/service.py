@@ -70,6 +70,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def create_database(admin_url: str) -> str:
+    """A fresh, uniquely named PostgreSQL database for one bench run; its name (see `_pg_url`)."""
+    import psycopg
+
+    name = f"bourse_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _pg_url(admin_url: str, dbname: str) -> str:
     base, _, _ = admin_url.rpartition("/")
     return f"{base}/{dbname}"
@@ -105,11 +122,7 @@ class Deployment:
             _stop_process(self.private_redis)
             self.private_redis = None
         if self.created_db is not None and not self.keep:
-            import psycopg
-
-            admin, name = self.created_db
-            with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(*self.created_db)
             self.created_db = None
 
 
@@ -238,11 +251,7 @@ def launch(
             _wait_http(url, dep.procs)
             return dep
         if database_url is None:
-            import psycopg
-
-            name = f"bourse_bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(pg_admin_url, autocommit=True, connect_timeout=5) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
+            name = create_database(pg_admin_url)
             dep.created_db = (pg_admin_url, name)
             database_url = _pg_url(pg_admin_url, name)
         dep.database_url = database_url
