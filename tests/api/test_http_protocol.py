@@ -73,17 +73,27 @@ async def fails_after_start(scope: dict[str, Any], receive: Any, send: Send) -> 
     raise RuntimeError("the app broke mid-response")
 
 
-async def serve(app: Any, *requests: bytes) -> RecordingTransport:
-    config = Config(app=app, http=HTTP_PROTOCOL, log_level="critical", access_log=False, server_header=False)
+def connect(app: Any, http: str = HTTP_PROTOCOL) -> tuple[Any, RecordingTransport]:
+    """uvicorn's protocol class named by `http`, as its server makes one for a new connection."""
+    config = Config(app=app, http=http, log_level="critical", access_log=False, server_header=False)
     config.load()
-    assert config.http_protocol_class is OneWriteHttpToolsProtocol
-    protocol = OneWriteHttpToolsProtocol(config, ServerState(), app_state={})
+    protocol = config.http_protocol_class(config, ServerState(), app_state={})  # type: ignore[call-arg]
     transport = RecordingTransport()
-    protocol.connection_made(transport)
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    return protocol, transport
+
+
+async def settle() -> None:
+    for _ in range(20):  # let the request's task run to its end
+        await asyncio.sleep(0)
+
+
+async def serve(app: Any, *requests: bytes) -> RecordingTransport:
+    protocol, transport = connect(app)
+    assert isinstance(protocol, OneWriteHttpToolsProtocol)
     for request in requests:
         protocol.data_received(request)
-        for _ in range(20):  # let the request's task run to its end
-            await asyncio.sleep(0)
+        await settle()
     protocol.connection_lost(None)
     return transport
 
@@ -118,18 +128,12 @@ async def _continue_then_response() -> None:
     request = post(b"", b"expect: 100-continue\r\ncontent-type: text/plain\r\n").replace(
         b"content-length: 0", b"content-length: 2"
     )
-    config = Config(app=reads_body_first, http=HTTP_PROTOCOL, log_level="critical", access_log=False)
-    config.load()
-    protocol = OneWriteHttpToolsProtocol(config, ServerState(), app_state={})
-    transport = RecordingTransport()
-    protocol.connection_made(transport)
+    protocol, transport = connect(reads_body_first)
     protocol.data_received(request)
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await settle()
     assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]  # before the client sends the body
     protocol.data_received(b"hi")
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await settle()
     assert len(transport.writes) == 2
     assert transport.writes[1].startswith(b"HTTP/1.1 201 Created\r\n")
     assert transport.writes[1].endswith(b"\r\n\r\n" + BODY)
@@ -151,13 +155,8 @@ def test_plain_uvicorn_writes_twice_where_this_protocol_writes_once(protocol: st
 
 
 async def _writes_of(protocol: str) -> None:
-    config = Config(app=one_response, http=protocol, log_level="critical", access_log=False)
-    config.load()
-    server_protocol = config.http_protocol_class(config, ServerState(), app_state={})  # type: ignore[call-arg]
-    transport = RecordingTransport()
-    server_protocol.connection_made(transport)  # type: ignore[arg-type]
-    server_protocol.data_received(post())  # type: ignore[attr-defined]
-    for _ in range(20):
-        await asyncio.sleep(0)
+    server_protocol, transport = connect(one_response, protocol)
+    server_protocol.data_received(post())
+    await settle()
     assert b"".join(transport.writes).endswith(b"\r\n\r\n" + BODY)
     assert len(transport.writes) == (1 if protocol == HTTP_PROTOCOL else 2)
