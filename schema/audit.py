@@ -114,13 +114,13 @@ _CHECKS: dict[str, str] = {
         WHERE NOT EXISTS (SELECT 1 FROM instruments i WHERE i.symbol = o.symbol)
         UNION ALL SELECT 'trade', t.id, 'instrument', t.symbol FROM trades t
         WHERE NOT EXISTS (SELECT 1 FROM instruments i WHERE i.symbol = t.symbol)
-        UNION ALL SELECT 'trade', t.id, 'order', CAST(x.order_id AS VARCHAR(40))
-        FROM trades t JOIN (SELECT id, buy_order_id AS order_id FROM trades
-                            UNION ALL SELECT id, sell_order_id FROM trades) x ON x.id = t.id
+        UNION ALL SELECT 'trade', x.id, 'order', CAST(x.order_id AS VARCHAR(40))
+        FROM (SELECT id, buy_order_id AS order_id FROM trades
+              UNION ALL SELECT id, sell_order_id FROM trades) x
         WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = x.order_id)
-        UNION ALL SELECT 'trade', t.id, 'account', CAST(x.account_id AS VARCHAR(40))
-        FROM trades t JOIN (SELECT id, buyer_account_id AS account_id FROM trades
-                            UNION ALL SELECT id, seller_account_id FROM trades) x ON x.id = t.id
+        UNION ALL SELECT 'trade', x.id, 'account', CAST(x.account_id AS VARCHAR(40))
+        FROM (SELECT id, buyer_account_id AS account_id FROM trades
+              UNION ALL SELECT id, seller_account_id FROM trades) x
         WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = x.account_id)
         UNION ALL SELECT 'ledger', l.id, 'account', CAST(l.account_id AS VARCHAR(40)) FROM ledger l
         WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = l.account_id)""",
