@@ -215,6 +215,25 @@ FINAL_STATUSES = (
 )
 
 
+def pending_holds_query(symbols: Sequence[str] | None) -> Select[Any]:
+    """Every order with a pending replace hold (of `symbols`; None: all). Only `pending_hold > 0` and the
+    symbol are in SQL, so the partial index ix_orders_pending_hold is the one plan: with the status filter
+    too, PostgreSQL without fresh statistics chose (symbol, status, seq) and read every final order of the
+    symbol, every few seconds, in the matcher's loop (docs/backbone.md)."""
+    stmt = select(
+        Order.id,
+        Order.account_id,
+        Order.symbol,
+        Order.side,
+        Order.pending_hold,
+        Order.status,
+        Order.updated_at,
+    ).where(Order.pending_hold > 0)
+    if symbols is not None:
+        stmt = stmt.where(Order.symbol.in_(list(symbols)))
+    return stmt
+
+
 def release_stranded_holds(
     session_factory: sessionmaker[Session],
     *,
@@ -225,15 +244,13 @@ def release_stranded_holds(
     """Give back pending replace holds of orders that ended more than `age_s` ago (their Replace was lost,
     or is still to be rejected: whichever comes first releases, the other finds nothing). Returns how many."""
     now = now or datetime.now(UTC)
+    ended_before = to_epoch_ms(now - timedelta(seconds=age_s))
     with session_factory() as session:
-        stmt = select(Order.id, Order.account_id, Order.symbol, Order.side, Order.pending_hold).where(
-            Order.status.in_(FINAL_STATUSES),
-            Order.pending_hold > 0,
-            Order.updated_at < now - timedelta(seconds=age_s),
-        )
-        if symbols is not None:
-            stmt = stmt.where(Order.symbol.in_(list(symbols)))
-        rows = session.execute(stmt).all()
+        rows = [
+            r
+            for r in session.execute(pending_holds_query(symbols)).all()
+            if r.status in FINAL_STATUSES and to_epoch_ms(r.updated_at) < ended_before
+        ]
         session.rollback()
     done = 0
     for r in rows:
