@@ -61,6 +61,9 @@ IDLE_BLOCK_MS = 50
 # The matcher waits for more commands (batch_max_ms) only after a read of at least this many: load, not
 # a lone order and the one it trades with.
 LINGER_FROM_COMMANDS = 4
+# ... and only while the read brought fewer than this many: a bigger read is a backlog, whose batch already
+# spreads the fixed cost, and waiting would only lengthen the queue the matcher is working off.
+LINGER_UNTIL_COMMANDS = 64
 _RETRIES = 3
 _INSTRUMENT_FIELDS = (
     "symbol",
@@ -117,6 +120,11 @@ class _Symbol:
 
 def _levels(rows: Sequence[tuple[int, int, int]]) -> list[dict[str, Any]]:
     return [{"price": cents_str(p), "qty": str(q), "orders": c} for p, q, c in rows]
+
+
+def worth_lingering(last_read: int, read: int) -> bool:
+    """Wait for more commands after a read of `read`, the previous one having brought `last_read`?"""
+    return last_read >= LINGER_FROM_COMMANDS and 0 < read < LINGER_UNTIL_COMMANDS
 
 
 class Matcher:
@@ -296,11 +304,11 @@ class Matcher:
         about 2 ms of CPU in the matcher and PostgreSQL whatever its size (round trips, statements, the
         commit), so when the last step found several commands, the commands that arrive in the next few ms
         settle with these. A quiet market (a command or an order and its counterparty at a time) never
-        waits."""
+        waits, nor does a backlog (a read of LINGER_UNTIL_COMMANDS or more)."""
         n = sum(len(entries) for entries in batches.values())
-        busy, self._last_read = self._last_read >= LINGER_FROM_COMMANDS, n
+        last, self._last_read = self._last_read, n
         wait_ms, room = self.settings.batch_max_ms, self.settings.batch_max_commands - n
-        if not (busy and n and wait_ms and room > 0):
+        if not (wait_ms and room > 0 and worth_lingering(last, n)):
             return batches
         time.sleep(wait_ms / 1000)
         cursors = {s: (batches[s][-1][0] if batches.get(s) else cursor) for s, cursor in afters.items()}
