@@ -220,6 +220,7 @@ def one_round(
     args: argparse.Namespace,
     out_dir: Path,
     database_url: str | None = None,
+    quiet_gc: bool = False,
 ) -> dict[str, Any]:
     arm = "on" if agents else "off"
     log_dir = out_dir / f"logs-agents-{args.stamp}" / f"round-{index + 1}-{arm}"
@@ -237,7 +238,7 @@ def one_round(
             duration_s=None if rate is None else args.n / rate,
             flow=FlowParams(n=args.n, seed=args.seed, symbols=tuple(args.symbols.split(","))),
             out_dir=out_dir, progress=False, plot=False, max_seconds=args.max_seconds,
-            drain_seconds=args.drain_seconds, run_id=run_id,
+            drain_seconds=args.drain_seconds, run_id=run_id, quiet_gc=quiet_gc,
         )  # fmt: skip
         cpu0 = _cpu(dep)
         result = service.run_service(opts)[0]
@@ -342,9 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(
-    args: argparse.Namespace, database_urls: Callable[[], str] | None = None, command: str = ""
+    args: argparse.Namespace,
+    database_urls: Callable[[], str] | None = None,
+    command: str = "",
+    quiet_gc: bool = False,
 ) -> dict[str, Any]:
-    """All rounds; `database_urls` (pg only) gives each round an empty database instead of creating one."""
+    """All rounds; `database_urls` (pg only) gives each round an empty database instead of creating one.
+    `quiet_gc`: see service.ServiceOptions (True from the command line)."""
     if args.n is None:
         args.n = DEFAULT_N[args.launch]
     out_dir = Path(args.out)
@@ -355,7 +360,7 @@ def run(
     for i in range(2 * args.rounds):
         agents = i % 2 == 1
         db = database_urls() if database_urls is not None and args.launch == "pg" else None
-        r = one_round(i, agents, args, out_dir, db)
+        r = one_round(i, agents, args, out_dir, db, quiet_gc)
         rounds.append(r)
         print(
             f"round {i + 1}: agents {'on ' if agents else 'off'} settled {r['settled_orders_per_s']}/s "
@@ -387,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like ^C: the round's processes are stopped and its database dropped
     signal.signal(signal.SIGTERM, service._raise_interrupt)
     command = "python -m benchmarks.agents " + " ".join(argv if argv is not None else sys.argv[1:])
-    doc = run(args, command=command)
+    doc = run(args, command=command, quiet_gc=True)
     print(json.dumps(doc["summary"], indent=2))
     print(f"result: {doc['path']}", file=sys.stderr)
     return 0 if doc["ok"] else 1
