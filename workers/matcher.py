@@ -63,7 +63,7 @@ IDLE_BLOCK_MS = 50
 LINGER_FROM_COMMANDS = 4
 # ... and only while the read brought fewer than this many: a bigger read is a backlog, whose batch already
 # spreads the fixed cost, and waiting would only lengthen the queue the matcher is working off.
-LINGER_UNTIL_COMMANDS = 64
+LINGER_UNTIL_COMMANDS = 16
 _RETRIES = 3
 _INSTRUMENT_FIELDS = (
     "symbol",
