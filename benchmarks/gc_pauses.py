@@ -16,9 +16,11 @@ from typing import Any
 
 
 class GcPauses:
-    """Counts and times the collections of each generation between start() and stop()."""
+    """Counts and times the collections of each generation between start() and stop(). `quiet`: the
+    cyclic collector is off in between (a bench process of its own; not a test process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, quiet: bool = False) -> None:
+        self._quiet = quiet
         self._started_at = 0.0
         self.count = [0, 0, 0]
         self.max_ms = [0.0, 0.0, 0.0]
@@ -36,10 +38,15 @@ class GcPauses:
 
     def start(self) -> None:
         gc.callbacks.append(self._callback)
+        if self._quiet:
+            gc.disable()
 
     def stop(self) -> None:
+        # the callback out first: turning the collector back on can start a collection at the next allocation
         if self._callback in gc.callbacks:
             gc.callbacks.remove(self._callback)
+        if self._quiet:
+            gc.enable()
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -40,7 +40,7 @@ from engine.commands import Cancel, NewOrder, Replace, Withdraw
 from engine.types import OrderStatus, OrderType, Side, StpMode, TimeInForce
 from schema import balances
 from schema.calendar import MarketCalendar, session_open_at_or_before
-from schema.intake import OPEN_STATUSES
+from schema.intake import FINAL_STATUSES, OPEN_STATUSES
 from schema.models import Order
 from schema.orderbook_load import to_epoch_ms
 from schema.transport import CommandBus
@@ -205,14 +205,6 @@ def _publish(bus: CommandBus, by_symbol: dict[str, list[Any]], what: str) -> Non
     if by_symbol:
         n = sum(len(c) for c in by_symbol.values())
         log.warning("reconciler " + what + " on %s", n, ", ".join(sorted(by_symbol)))
-
-
-FINAL_STATUSES = (
-    OrderStatus.FILLED.value,
-    OrderStatus.CANCELED.value,
-    OrderStatus.EXPIRED.value,
-    OrderStatus.REJECTED.value,
-)
 
 
 def pending_holds_query(symbols: Sequence[str] | None) -> Select[Any]:

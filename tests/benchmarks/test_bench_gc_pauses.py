@@ -21,3 +21,14 @@ def test_counts_the_collections_between_start_and_stop() -> None:
     assert summary["gen2"]["count"] == 1 and summary["gen0"]["count"] >= 1
     assert summary["gen2"]["max_ms"] >= 0 and summary["gen2"]["total_ms"] >= summary["gen2"]["max_ms"]
     assert pauses._callback not in gc.callbacks
+
+
+def test_quiet_turns_the_collector_off_only_in_between() -> None:
+    pauses = GcPauses(quiet=True)
+    assert gc.isenabled()
+    pauses.start()
+    try:
+        assert not gc.isenabled()
+    finally:
+        pauses.stop()
+    assert gc.isenabled()
