@@ -177,10 +177,11 @@ class RedisStreamBus:
         batches = {symbol: commands for symbol, commands in batches.items() if commands}
         if not batches:
             return {}
-        if self._xadd_many_async is None:
-            return {symbol: self.publish_many(symbol, commands) for symbol, commands in batches.items()}
         keys, args = _script_args(batches)
-        replies = await self._xadd_many_async(keys=keys, args=args)
+        if self._xadd_many_async is None:  # a sync client only: the same one call, blocking
+            replies = self._xadd_many(keys=keys, args=args)
+        else:
+            replies = await self._xadd_many_async(keys=keys, args=args)
         return {symbol: _ids(reply) for symbol, reply in zip(batches, replies, strict=True)}
 
     def read(self, symbol: str, after: str, count: int, block_ms: int) -> list[tuple[str, Command]]:

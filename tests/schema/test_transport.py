@@ -76,5 +76,11 @@ def test_publish_batches_async_appends_every_symbols_batch_in_one_call(redis_url
     assert [c for _, c in bus.read("TSLA", "0-0", 10, 0)] == tsla
     assert client.exists(stream_key("IBM")) == 0
     # without an asyncio client the sync one serves (the embedded default's in-process bus does the same)
-    assert len(asyncio.run(RedisStreamBus(client).publish_batches_async({"GOOG": [_order(7)]}))["GOOG"]) == 1
+    tsla_before = client.xlen(stream_key("TSLA"))
+    more = asyncio.run(
+        RedisStreamBus(client).publish_batches_async({"GOOG": [_order(7)], "TSLA": [_order(8)]})
+    )
+    assert {symbol: len(i) for symbol, i in more.items()} == {"GOOG": 1, "TSLA": 1}
     assert client.xlen(stream_key("GOOG")) == 5
+    assert client.xlen(stream_key("TSLA")) == tsla_before + 1
+    assert [c for _, c in bus.read("TSLA", "0-0", 10, 0)][-1] == _order(8)
